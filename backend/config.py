@@ -1,0 +1,52 @@
+"""Settings read from ``MODEL_MIGRATE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings of the migrator (pydantic-settings, prefix ``MODEL_MIGRATE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODEL_MIGRATE_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    import_roots: list[Path] | None = None
+    api_token: str | None = None
+    webp_method: int = Field(default=4, ge=0, le=6)
+    batch_size: int = Field(default=64, ge=1, le=10_000)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    lease_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("import_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(":") if part.strip()] or None
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'library.sqlite3').resolve()}"
+
+    @property
+    def images_dir(self) -> Path:
+        """Directory of the library's WebP tiers."""
+        return self.data_dir / "images"
+
+    @property
+    def pending_images_dir(self) -> Path:
+        """Directory of the originals of pending models."""
+        return self.data_dir / "images" / "pending"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Directory where library backups are written before a migration writes."""
+        return self.data_dir / "backups"
