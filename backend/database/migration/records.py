@@ -1,0 +1,112 @@
+"""Strict pydantic records: what crosses a boundary of the migration layer."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def normalize_sha256(value: object) -> str:
+    """Return the lower-case form of a 64-hex SHA-256, or raise ValueError."""
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise ValueError("sha256 must be exactly 64 hexadecimal characters")
+    return value.lower()
+
+
+def is_sha256(value: object) -> bool:
+    """True when ``value`` is 64 hex characters (any case)."""
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def normalize_tag(name: str) -> str:
+    """The form tags are matched by: trimmed and lower-cased."""
+    return name.strip().lower()
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Sha256 = Annotated[str, BeforeValidator(normalize_sha256)]
+NonEmptyStr = Annotated[str, AfterValidator(_non_empty)]
+TagName = Annotated[str, AfterValidator(lambda v: _non_empty(normalize_tag(v)))]
+
+
+class Record(BaseModel):
+    """Base of the strict records: unknown fields are errors, ORM rows are readable."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True, strict=False)
+
+
+class ItemWarning(Record):
+    """A non-fatal problem met while migrating one item (e.g. one bad image)."""
+
+    code: str
+    message: str
+    file: str | None = None
+
+
+class Prompts(Record):
+    """Positive and negative prompts the user saved with a model."""
+
+    positive: str = ""
+    negative: str = ""
+
+
+class _MetaBase(Record):
+    description: str = ""
+    community_links: str = ""
+    prompts: Prompts = Field(default_factory=Prompts)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class MetaJson(_MetaBase):
+    """``models.meta_json``: user metadata plus ``images_count``; unmapped keys in ``extra``."""
+
+    images_count: int = Field(default=0, ge=0)
+
+
+class PendingMetaJson(_MetaBase):
+    """``pending_import.meta_json``: like MetaJson but lists original image file names."""
+
+    images: list[str] = Field(default_factory=list)
+
+
+class Tag(Record):
+    """A tag as stored in the library."""
+
+    id: int
+    name: TagName
+
+
+class ModelRecord(Record):
+    """A v2 library model."""
+
+    sha256: Sha256
+    path: NonEmptyStr
+    name: str
+    type: NonEmptyStr
+    size_bytes: int | None = Field(default=None, ge=0)
+    created_at: int
+    meta: MetaJson = Field(default_factory=MetaJson)
+    tags: list[str] = Field(default_factory=list)
+
+
+class PendingModelRecord(Record):
+    """A model waiting in ``pending_import``."""
+
+    id: int
+    path: NonEmptyStr
+    sha256: Sha256 | None = None
+    name: str
+    type: NonEmptyStr
+    size_bytes: int | None = Field(default=None, ge=0)
+    created_at: int
+    meta: PendingMetaJson = Field(default_factory=PendingMetaJson)
+    tags: list[str] = Field(default_factory=list)

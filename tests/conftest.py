@@ -1,0 +1,64 @@
+"""Shared fixtures: a real SQLite file per test, and a fresh PostgreSQL database per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine.url import make_url
+
+from backend.database import schema
+from backend.database.session import make_engine
+
+POSTGRES_ENV = "MODEL_MIGRATE_TEST_POSTGRES_URL"
+
+
+def _postgres_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("CI") or os.environ.get("MODEL_MIGRATE_REQUIRE_POSTGRES"):
+            pytest.fail(f"{POSTGRES_ENV} must be set in CI: PostgreSQL tests may not skip")
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    base = make_url(_postgres_url())
+    name = f"mm_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: os.PathLike[str]) -> str:
+    """URL of a SQLite file under the test's tmp_path."""
+    return f"sqlite:///{os.fspath(tmp_path)}/library.sqlite3"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """A library database URL: a SQLite file, then (when configured) a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on an upgraded (Alembic head) library database."""
+    eng = make_engine(db_url)
+    schema.upgrade(eng)
+    yield eng
+    eng.dispose()
