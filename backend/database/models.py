@@ -46,6 +46,7 @@ class Tag(Base):
     """A tag; matched by lower-cased, trimmed name, never by id."""
 
     __tablename__ = "tags"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(Text, unique=True)
@@ -66,6 +67,7 @@ class PendingImport(Base):
     """A model file known by path, waiting to be hashed and promoted into ``models``."""
 
     __tablename__ = "pending_import"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     path: Mapped[str] = mapped_column(Text, unique=True)

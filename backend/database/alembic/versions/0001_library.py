@@ -33,6 +33,7 @@ def upgrade() -> None:
         "tags",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("name", sa.Text(), nullable=False, unique=True),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "model_tags",
@@ -56,6 +57,7 @@ def upgrade() -> None:
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("meta_json", sa.Text(), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "pending_model_tags",

@@ -1,0 +1,332 @@
+"""``model-migrate``: the command line. Every command calls MigrationService and nothing else.
+
+Exit codes: 0 done, 3 done with conflicts or failures left, 2 bad input, 1 unexpected error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import BaseModel
+from rich.console import Console
+
+from backend.cli_output import (
+    ProgressReporter,
+    print_item,
+    print_items,
+    print_preflight,
+    print_promotion,
+    print_status,
+)
+from backend.config import Settings
+from backend.database.migration.errors import MigrationError
+from backend.database.migration.run_records import RunStatusRecord
+from backend.database.migration.service import MigrationService
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_LEFT_OVER = 0, 1, 2, 3
+STRATEGIES = click.Choice(["override", "merge", "ignore", "delete"])
+console = Console(stderr=True)
+
+
+@contextmanager
+def service_for(ctx: click.Context) -> Iterator[MigrationService]:
+    """Build the service from settings; map domain errors to exit code 2."""
+    settings: Settings = ctx.obj
+    try:
+        service = MigrationService(settings)
+    except MigrationError as exc:
+        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        yield service
+    except MigrationError as exc:
+        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        sys.exit(EXIT_BAD_INPUT)
+    finally:
+        service.close()
+
+
+def emit(data: BaseModel | list[Any] | dict[str, Any], as_json: bool) -> None:
+    """Print a record as JSON on stdout (for scripts)."""
+    if not as_json:
+        return
+    if isinstance(data, BaseModel):
+        click.echo(data.model_dump_json(indent=2))
+    else:
+        payload = [d.model_dump() if isinstance(d, BaseModel) else d for d in data]
+        click.echo(json.dumps(payload if isinstance(data, list) else data, indent=2))
+
+
+def exit_for(status: RunStatusRecord) -> int:
+    """3 when conflicts or failures are left, else 0."""
+    return EXIT_LEFT_OVER if status.waiting else EXIT_OK
+
+
+def _progress(as_json: bool, total: int) -> ProgressReporter:
+    return ProgressReporter(console, total, enabled=not as_json and console.is_terminal)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Move a legacy v1 model library into the v2 library, resumably, one model at a time."""
+    ctx.obj = Settings()
+
+
+@main.group()
+def db() -> None:
+    """Library database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create or upgrade the library schema (Alembic)."""
+    with service_for(ctx) as service:
+        console.print(f"library schema is current: {service.settings.resolved_database_url}")
+
+
+@main.command()
+@click.argument("legacy_db", type=click.Path(path_type=Path))
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def preflight(ctx: click.Context, legacy_db: Path, images_dir: Path, as_json: bool) -> None:
+    """Read a legacy library (read-only) and report what a migration will meet."""
+    with service_for(ctx) as service:
+        report = service.preflight(legacy_db, images_dir)
+    if as_json:
+        emit(report, True)
+        return
+    print_preflight(Console(), report)
+
+
+@main.command()
+@click.argument("legacy_db", type=click.Path(path_type=Path))
+@click.argument("images_dir", type=click.Path(path_type=Path))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--batch-size", type=click.IntRange(1, 10_000))
+@click.option("--on-conflict", type=click.Choice(["override", "merge", "ignore"]))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def legacy(
+    ctx: click.Context,
+    legacy_db: Path,
+    images_dir: Path,
+    workers: int,
+    batch_size: int | None,
+    on_conflict: str | None,
+    as_json: bool,
+) -> None:
+    """Stage 1: migrate a legacy library (resumes the run if it already exists)."""
+    with service_for(ctx) as service:
+        run = service.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
+        if not as_json:
+            verb = "resuming" if run.resumed else "started"
+            console.print(f"{verb} legacy run {run.id}")
+            if run.backup_path:
+                console.print(f"library backed up to {run.backup_path}")
+        status = _drive(service, run.id, workers, batch_size, as_json)
+    sys.exit(exit_for(status))
+
+
+def _drive(
+    service: MigrationService,
+    run_id: int,
+    workers: int,
+    batch_size: int | None,
+    as_json: bool,
+) -> RunStatusRecord:
+    before = service.run_status(run_id)
+    with _progress(as_json, before.total) as reporter:
+        status = service.run_until_done(
+            run_id, workers=workers, batch_size=batch_size, on_progress=reporter.update
+        )
+    if as_json:
+        emit(status, True)
+    else:
+        print_status(Console(), status)
+    return status
+
+
+@main.command()
+@click.option("--all", "promote_all", is_flag=True, help="Promote every pending model.")
+@click.option("--id", "ids", multiple=True, type=int, help="A pending model id (repeatable).")
+@click.option("--strategy", type=STRATEGIES, help="What to do when the hash already exists.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def promote(
+    ctx: click.Context,
+    promote_all: bool,
+    ids: tuple[int, ...],
+    strategy: str | None,
+    workers: int,
+    as_json: bool,
+) -> None:
+    """Stage 2: hash pending models and promote them into the library."""
+    if promote_all == bool(ids):
+        raise click.UsageError("give either --all or one or more --id")
+    with service_for(ctx) as service:
+        result = service.promote_batch(
+            None if promote_all else list(ids), strategy, workers=workers
+        )
+    if as_json:
+        emit(result, True)
+    else:
+        print_promotion(Console(), result)
+    sys.exit(EXIT_LEFT_OVER if result.conflict or result.failed else EXIT_OK)
+
+
+@main.command()
+@click.argument("run_id", required=False, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
+    """Status of one run, or of every run."""
+    with service_for(ctx) as service:
+        runs = [service.run_status(run_id)] if run_id is not None else service.list_runs()
+    if as_json:
+        emit(runs[0] if run_id is not None else runs, True)
+        return
+    out = Console()
+    if not runs:
+        out.print("no migration runs yet")
+    for run in runs:
+        print_status(out, run)
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--state", help="Only items in this state (e.g. failed, conflicted).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--after", type=int, help="Show items after this item id (paging).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def items(
+    ctx: click.Context,
+    run_id: int,
+    state: str | None,
+    limit: int,
+    after: int | None,
+    as_json: bool,
+) -> None:
+    """List the items of a run."""
+    with service_for(ctx) as service:
+        page = service.list_items(run_id, state=state, limit=limit, after=after)
+    if as_json:
+        emit(page, True)
+    else:
+        print_items(Console(), page)
+
+
+@main.command()
+@click.argument("item_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def item(ctx: click.Context, item_id: int, as_json: bool) -> None:
+    """One item with its warnings and event history."""
+    with service_for(ctx) as service:
+        detail = service.item_detail(item_id)
+    if as_json:
+        emit(detail, True)
+    else:
+        print_item(Console(), detail)
+
+
+@main.command()
+@click.option("--item", "item_id", type=int, help="Retry this failed item.")
+@click.option("--run", "run_id", type=int, help="Retry every failed item of this run.")
+@click.option("--no-drive", is_flag=True, help="Only put items back; do not run them now.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def retry(
+    ctx: click.Context, item_id: int | None, run_id: int | None, no_drive: bool, as_json: bool
+) -> None:
+    """Put failed items back to the state they failed from, then drive them."""
+    if (item_id is None) == (run_id is None):
+        raise click.UsageError("give exactly one of --item or --run")
+    with service_for(ctx) as service:
+        result = service.retry(item_id=item_id, run_id=run_id)
+        target = (
+            run_id if run_id is not None else service.item_detail(result.retried[0]).item.run_id
+        )
+        if not as_json:
+            console.print(f"retried {len(result.retried)} item(s)")
+        if no_drive:
+            emit(result, as_json)
+            return
+        final = _drive(service, target, 1, None, as_json)
+    sys.exit(exit_for(final))
+
+
+@main.command()
+@click.argument("item_id", type=int)
+@click.argument("strategy", type=STRATEGIES)
+@click.option("--no-drive", is_flag=True, help="Only record the decision; do not run it now.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def resolve(ctx: click.Context, item_id: int, strategy: str, no_drive: bool, as_json: bool) -> None:
+    """Decide a conflicted item: override, merge, ignore or delete."""
+    with service_for(ctx) as service:
+        record = service.resolve(item_id, strategy)
+        if not as_json:
+            console.print(f"item {item_id}: {strategy} → {record.state}")
+        if no_drive or record.state != "pending":
+            emit(record, as_json)
+            return
+        final = _drive(service, record.run_id, 1, None, as_json)
+    sys.exit(exit_for(final))
+
+
+@main.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--ext", "extensions", multiple=True, help="File extension (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def scan(
+    ctx: click.Context, dirs: tuple[Path, ...], extensions: tuple[str, ...], as_json: bool
+) -> None:
+    """Register new model files under DIRS as pending models (no hashing)."""
+    with service_for(ctx) as service:
+        result = service.scan(list(dirs), list(extensions) or None)
+    if as_json:
+        emit(result, True)
+    else:
+        Console().print(
+            f"scanned {result.scanned} file(s): {result.added} added, {result.skipped} known"
+        )
+
+
+@main.command()
+@click.option("--run", "run_id", type=int, help="Only this run (exit when it is finished).")
+@click.option("--once", is_flag=True, help="Process one batch and exit.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000))
+@click.option("--quiet", is_flag=True, help="Print nothing.")
+@click.pass_context
+def worker(
+    ctx: click.Context, run_id: int | None, once: bool, batch_size: int | None, quiet: bool
+) -> None:
+    """Process claimable items from the shared library database."""
+    with service_for(ctx) as service:
+        handled = service.work(run_id, once=once, batch_size=batch_size)
+    if not quiet:
+        console.print(f"worker handled {handled} item(s)")
+
+
+@main.command()
+def graph() -> None:
+    """Print the item state machine as a Mermaid diagram."""
+    from workflows.machine import mermaid
+
+    click.echo(mermaid())
+
+
+if __name__ == "__main__":
+    main()

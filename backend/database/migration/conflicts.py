@@ -1,0 +1,68 @@
+"""Conflict strategies: how an incoming model is combined with the one already in the library.
+
+``override``: incoming non-empty fields replace. ``merge``: incoming fills only empty fields.
+Both union tags and append images (done by the tag and image steps). ``ignore`` keeps the
+incoming source untouched; ``delete`` removes a pending source.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from backend.database.migration.records import MetaJson, ModelRecord, Prompts
+
+
+class Strategy(StrEnum):
+    """A decision for a conflicted item."""
+
+    OVERRIDE = "override"
+    MERGE = "merge"
+    IGNORE = "ignore"
+    DELETE = "delete"
+
+
+WRITING_STRATEGIES = frozenset({Strategy.OVERRIDE, Strategy.MERGE})
+
+
+def _empty(value: object) -> bool:
+    return value is None or value == "" or value == {} or value == []
+
+
+def _pick(existing: Any, incoming: Any, strategy: Strategy) -> Any:
+    if strategy is Strategy.OVERRIDE:
+        return existing if _empty(incoming) else incoming
+    return incoming if _empty(existing) else existing
+
+
+def combine(existing: ModelRecord, incoming: ModelRecord, strategy: Strategy) -> ModelRecord:
+    """The model that results from applying ``strategy`` (override or merge) to a conflict.
+
+    ``images_count`` is kept from the existing model; appended images update it later.
+    """
+    if strategy not in WRITING_STRATEGIES:
+        raise ValueError(f"strategy {strategy} does not write a model")
+    old, new = existing.meta, incoming.meta
+    extra = dict(old.extra)
+    for key, value in new.extra.items():
+        extra[key] = _pick(extra.get(key), value, strategy)
+    meta = MetaJson(
+        description=_pick(old.description, new.description, strategy),
+        community_links=_pick(old.community_links, new.community_links, strategy),
+        prompts=Prompts(
+            positive=_pick(old.prompts.positive, new.prompts.positive, strategy),
+            negative=_pick(old.prompts.negative, new.prompts.negative, strategy),
+        ),
+        extra=extra,
+        images_count=old.images_count,
+    )
+    return ModelRecord(
+        sha256=existing.sha256,
+        path=_pick(existing.path, incoming.path, strategy),
+        name=_pick(existing.name, incoming.name, strategy),
+        type=_pick(existing.type, incoming.type, strategy),
+        size_bytes=_pick(existing.size_bytes, incoming.size_bytes, strategy),
+        created_at=existing.created_at,
+        meta=meta,
+        tags=sorted(set(existing.tags) | set(incoming.tags)),
+    )

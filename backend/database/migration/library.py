@@ -1,0 +1,244 @@
+"""Repository of the v2 library tables. Only touches the session it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from backend.database.migration.records import (
+    MetaJson,
+    ModelRecord,
+    PendingMetaJson,
+    PendingModelRecord,
+    normalize_tag,
+)
+from backend.database.models import (
+    DbMeta,
+    Model,
+    ModelTag,
+    PendingImport,
+    PendingModelTag,
+    Tag,
+)
+
+
+def _insert_ignore(session: Session, table: type[object], rows: list[dict[str, object]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(builder(table).values(rows).on_conflict_do_nothing())
+
+
+class LibraryRepository:
+    """Reads and writes models, tags and pending rows through one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- models ---------------------------------------------------------------------------
+
+    def get_model(self, sha256: str) -> ModelRecord | None:
+        """The library model with that hash, with its tags."""
+        row = self.session.get(Model, sha256)
+        if row is None:
+            return None
+        return ModelRecord(
+            sha256=row.sha256,
+            path=row.path,
+            name=row.name,
+            type=row.type,
+            size_bytes=row.size_bytes,
+            created_at=row.created_at,
+            meta=MetaJson.model_validate_json(row.meta_json),
+            tags=self.model_tags(sha256),
+        )
+
+    def save_model(self, record: ModelRecord) -> None:
+        """Insert or update a model row (tags are synced separately)."""
+        values = {
+            "path": record.path,
+            "name": record.name,
+            "type": record.type,
+            "size_bytes": record.size_bytes,
+            "created_at": record.created_at,
+            "meta_json": record.meta.model_dump_json(),
+        }
+        existing = self.session.get(Model, record.sha256)
+        if existing is None:
+            self.session.execute(insert(Model).values(sha256=record.sha256, **values))
+        else:
+            self.session.execute(update(Model).where(Model.sha256 == record.sha256).values(values))
+        self.session.expire_all()
+
+    def set_images_count(self, sha256: str, count: int) -> None:
+        """Store ``images_count`` in the model's meta_json."""
+        model = self.get_model(sha256)
+        if model is None:
+            raise LookupError(f"model {sha256} does not exist")
+        meta = model.meta.model_copy(update={"images_count": count})
+        self.session.execute(
+            update(Model).where(Model.sha256 == sha256).values(meta_json=meta.model_dump_json())
+        )
+
+    def count_models(self) -> int:
+        """Number of models in the library."""
+        return int(self.session.scalar(select(func.count()).select_from(Model)) or 0)
+
+    # --- tags -----------------------------------------------------------------------------
+
+    def ensure_tags(self, names: Iterable[str]) -> dict[str, int]:
+        """Tag ids by normalized name, creating missing tags; never renames or renumbers."""
+        wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
+        if not wanted:
+            return {}
+        _insert_ignore(self.session, Tag, [{"name": n} for n in wanted])
+        rows = self.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))
+        return {name: tag_id for name, tag_id in rows}
+
+    def add_model_tags(self, sha256: str, names: Iterable[str]) -> None:
+        """Union the named tags into the model's tags."""
+        ids = self.ensure_tags(names)
+        _insert_ignore(
+            self.session, ModelTag, [{"model_hash": sha256, "tag_id": i} for i in ids.values()]
+        )
+
+    def model_tags(self, sha256: str) -> list[str]:
+        """Sorted tag names of a model."""
+        stmt = (
+            select(Tag.name)
+            .join(ModelTag, ModelTag.tag_id == Tag.id)
+            .where(ModelTag.model_hash == sha256)
+            .order_by(Tag.name)
+        )
+        return list(self.session.scalars(stmt))
+
+    # --- pending --------------------------------------------------------------------------
+
+    def get_pending(self, pending_id: int) -> PendingModelRecord | None:
+        """A pending model with its tags."""
+        row = self.session.get(PendingImport, pending_id)
+        return None if row is None else self._pending_record(row)
+
+    def pending_by_path(self, path: str) -> PendingModelRecord | None:
+        """The pending model registered for that path, if any."""
+        row = self.session.scalars(select(PendingImport).where(PendingImport.path == path)).first()
+        return None if row is None else self._pending_record(row)
+
+    def list_pending(self, ids: Sequence[int] | None = None) -> list[PendingModelRecord]:
+        """Pending models ordered by id (all, or the given ids)."""
+        stmt = select(PendingImport).order_by(PendingImport.id)
+        if ids is not None:
+            stmt = stmt.where(PendingImport.id.in_(list(ids)))
+        return [self._pending_record(row) for row in self.session.scalars(stmt)]
+
+    def pending_ids(self) -> list[int]:
+        """Ids of every pending model, ascending."""
+        return list(self.session.scalars(select(PendingImport.id).order_by(PendingImport.id)))
+
+    def pending_rows_hashes(self) -> dict[int, str | None]:
+        """Every pending id with its saved hash (None until hashed)."""
+        rows = self.session.execute(select(PendingImport.id, PendingImport.sha256))
+        return {int(pid): sha for pid, sha in rows}
+
+    def known_paths(self) -> set[str]:
+        """Every path that is a model or a pending model."""
+        models = set(self.session.scalars(select(Model.path)))
+        return models | set(self.session.scalars(select(PendingImport.path)))
+
+    def upsert_pending(
+        self,
+        *,
+        path: str,
+        name: str,
+        type: str,
+        size_bytes: int | None,
+        created_at: int,
+        meta: PendingMetaJson,
+        sha256: str | None = None,
+    ) -> int:
+        """Insert the pending row for ``path`` or update it; returns its id."""
+        values = {
+            "name": name,
+            "type": type,
+            "size_bytes": size_bytes,
+            "created_at": created_at,
+            "meta_json": meta.model_dump_json(),
+        }
+        if sha256 is not None:
+            values["sha256"] = sha256
+        existing = self.session.scalar(select(PendingImport.id).where(PendingImport.path == path))
+        if existing is not None:
+            self.session.execute(
+                update(PendingImport).where(PendingImport.id == existing).values(values)
+            )
+            return int(existing)
+        result = self.session.execute(
+            insert(PendingImport).values(path=path, **values).returning(PendingImport.id)
+        )
+        return int(result.scalar_one())
+
+    def set_pending_sha256(self, pending_id: int, sha256: str) -> None:
+        """Save the computed hash on the pending row."""
+        self.session.execute(
+            update(PendingImport).where(PendingImport.id == pending_id).values(sha256=sha256)
+        )
+
+    def add_pending_tags(self, pending_id: int, names: Iterable[str]) -> None:
+        """Union the named tags into the pending model's tags."""
+        ids = self.ensure_tags(names)
+        _insert_ignore(
+            self.session,
+            PendingModelTag,
+            [{"model_id": pending_id, "tag_id": i} for i in ids.values()],
+        )
+
+    def delete_pending(self, pending_id: int) -> None:
+        """Remove a pending row and its tag links."""
+        self.session.execute(delete(PendingModelTag).where(PendingModelTag.model_id == pending_id))
+        self.session.execute(delete(PendingImport).where(PendingImport.id == pending_id))
+
+    def pending_image_names(self) -> set[str]:
+        """File names of every original referenced by a pending row."""
+        names: set[str] = set()
+        for meta_json in self.session.scalars(select(PendingImport.meta_json)):
+            names.update(PendingMetaJson.model_validate_json(meta_json).images)
+        return names
+
+    def _pending_record(self, row: PendingImport) -> PendingModelRecord:
+        tags = self.session.scalars(
+            select(Tag.name)
+            .join(PendingModelTag, PendingModelTag.tag_id == Tag.id)
+            .where(PendingModelTag.model_id == row.id)
+            .order_by(Tag.name)
+        )
+        return PendingModelRecord(
+            id=row.id,
+            path=row.path,
+            sha256=row.sha256,
+            name=row.name,
+            type=row.type,
+            size_bytes=row.size_bytes,
+            created_at=row.created_at,
+            meta=PendingMetaJson.model_validate_json(row.meta_json),
+            tags=list(tags),
+        )
+
+    # --- db_meta --------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        """A db_meta value."""
+        row = self.session.get(DbMeta, key)
+        return None if row is None else row.value
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Insert or replace a db_meta value."""
+        if self.session.get(DbMeta, key) is None:
+            self.session.execute(insert(DbMeta).values(key=key, value=value))
+        else:
+            self.session.execute(update(DbMeta).where(DbMeta.key == key).values(value=value))

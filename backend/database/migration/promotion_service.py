@@ -1,0 +1,160 @@
+"""Stage-2 operations of MigrationService: promotion runs, v2 batch results, scan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from backend.database.migration.conflicts import Strategy
+from backend.database.migration.errors import InvalidInputError
+from backend.database.migration.library import LibraryRepository
+from backend.database.migration.promotion import PROMOTION
+from backend.database.migration.records import PendingMetaJson
+from backend.database.migration.run_records import (
+    ConflictEntry,
+    FailedEntry,
+    PromotionResult,
+    RunRecord,
+    ScanResult,
+)
+from backend.database.migration.scan import DEFAULT_EXTENSIONS, type_for, walk_models
+from workflows.records import WorkItem
+
+if TYPE_CHECKING:
+    from backend.database.migration.service import MigrationService
+
+_STRATEGIES = tuple(s.value for s in Strategy)
+
+
+def _split_ids(ids: Sequence[Any], known: set[int]) -> tuple[list[int], list[FailedEntry]]:
+    """Requested ids that name a pending model, and a failed entry for every other one."""
+    valid: list[int] = []
+    failed: list[FailedEntry] = []
+    seen: set[int] = set()
+    for raw in ids:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            failed.append(FailedEntry(id=raw, error=f"id {raw!r} is not an integer"))
+        elif raw not in known:
+            failed.append(FailedEntry(id=raw, error=f"no pending model with id {raw}"))
+        elif raw not in seen:
+            seen.add(raw)
+            valid.append(raw)
+    return valid, failed
+
+
+def _describe(item: WorkItem | None, pending_id: int, result: PromotionResult) -> None:
+    if item is None:
+        result.failed.append(FailedEntry(id=pending_id, error="not part of the promotion run"))
+    elif item.state == "promoted":
+        result.success.append(pending_id)
+    elif item.state == "ignored":
+        result.ignored.append(pending_id)
+    elif item.state == "deleted":
+        result.deleted.append(pending_id)
+    elif item.state == "conflicted":
+        conflict = item.artifacts.get("conflict", {})
+        result.conflict.append(
+            ConflictEntry(
+                pending={"id": pending_id, "path": conflict.get("pending_path")},
+                existing={"id": conflict.get("sha256"), "path": conflict.get("existing_path")},
+            )
+        )
+    elif item.state == "failed":
+        error = f"{item.last_error_code}: {item.last_error}"
+        result.failed.append(FailedEntry(id=pending_id, error=error))
+    else:
+        message = f"not finished (state {item.state}); run `model-migrate status {item.run_id}`"
+        result.failed.append(FailedEntry(id=pending_id, error=message))
+
+
+def start_promotion_run(
+    service: MigrationService, ids: Sequence[int] | None, strategy: str | None = None
+) -> RunRecord:
+    """Add pending models (all when ``ids`` is None) to the open promotion run for
+    ``strategy``, creating the run when none is open."""
+    chosen = _parse(strategy)
+    with service.sessions() as session:
+        known = LibraryRepository(session).pending_rows_hashes()
+    wanted = sorted(known) if ids is None else [i for i in ids if i in known]
+    items = [(str(i), known[i]) for i in wanted]
+    fingerprint = f"pending:{chosen.value if chosen else 'none'}"
+    run_id = service.store.find_run(PROMOTION, fingerprint)
+    if run_id is None:
+        options = {"on_conflict": chosen.value if chosen else None}
+        options["backup_path"] = service._backup_if_needed("before-promotion")
+        run_id = service.store.create_run(
+            PROMOTION, fingerprint, options, items, max_attempts=service.settings.max_attempts
+        )
+    else:
+        service.store.add_items(run_id, items, max_attempts=service.settings.max_attempts)
+    return service.get_run(run_id)
+
+
+def promote_batch(
+    service: MigrationService,
+    ids: Sequence[Any] | None,
+    strategy: str | None = None,
+    *,
+    workers: int = 1,
+) -> PromotionResult:
+    """Promote pending models and report each one in the v2 ``import_models`` shape.
+
+    Bad or unknown ids are failed entries; they never abort the batch.
+    """
+    _parse(strategy)
+    with service.sessions() as session:
+        known = set(LibraryRepository(session).pending_ids())
+    requested: Sequence[Any] = sorted(known) if ids is None else ids
+    valid, failed = _split_ids(requested, known)
+    result = PromotionResult(run_id=None, total=len(requested), failed=failed)
+    if not valid:
+        return result
+    run = service.start_promotion_run(valid, strategy)
+    service.run_until_done(run.id, workers=workers)
+    result.run_id = run.id
+    for pending_id in valid:
+        _describe(service.store.item_by_source(run.id, str(pending_id)), pending_id, result)
+    return result
+
+
+def scan(
+    service: MigrationService, dirs: Sequence[Path], extensions: Sequence[str] | None = None
+) -> ScanResult:
+    """Add model files under ``dirs`` that the library does not know as pending rows."""
+    for folder in dirs:
+        if not folder.is_dir():
+            raise InvalidInputError(f"scan folder {folder} does not exist or is not a folder")
+    scanned = added = skipped = 0
+    added_paths: list[str] = []
+    with service.write_sessions() as session, session.begin():
+        repo = LibraryRepository(session)
+        known = repo.known_paths()
+        for root, file in walk_models(dirs, extensions or DEFAULT_EXTENSIONS):
+            scanned += 1
+            path = str(file.resolve())
+            if path in known:
+                skipped += 1
+                continue
+            stat = file.stat()
+            repo.upsert_pending(
+                path=path,
+                name=file.stem,
+                type=type_for(file, root),
+                size_bytes=stat.st_size,
+                created_at=int(stat.st_mtime * 1000) or int(time.time() * 1000),
+                meta=PendingMetaJson(),
+            )
+            known.add(path)
+            added += 1
+            added_paths.append(path)
+    return ScanResult(scanned=scanned, added=added, skipped=skipped, added_paths=added_paths)
+
+
+def _parse(strategy: str | None) -> Strategy | None:
+    if strategy is None:
+        return None
+    if strategy not in _STRATEGIES:
+        raise InvalidInputError(f"unknown strategy {strategy!r}; one of {', '.join(_STRATEGIES)}")
+    return Strategy(strategy)

@@ -1,0 +1,158 @@
+"""Records the service returns about runs, items, and batch results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from backend.database.migration.records import ItemWarning, Record
+
+
+class RunRecord(Record):
+    """A migration run as created."""
+
+    id: int
+    kind: str
+    source_fingerprint: str
+    options: dict[str, Any]
+    created_at: float
+    finished_at: float | None = None
+    resumed: bool = False
+    backup_path: str | None = None
+
+
+class RunStatusRecord(Record):
+    """Aggregate state of a run, derived from its items."""
+
+    run_id: int
+    kind: str
+    counts: dict[str, int]
+    total: int
+    done: int
+    waiting: int
+    remaining: int
+    rate: float
+    eta_seconds: float | None
+    resumable: bool
+    finished: bool
+
+
+class EventRecord(Record):
+    """One transition of an item."""
+
+    id: int
+    item_id: int
+    seq: int
+    trigger: str
+    from_state: str
+    to_state: str
+    attempt: int
+    error_code: str | None = None
+    error: str | None = None
+    at: float
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ItemRecord(Record):
+    """One item of a run: the persisted state machine of one legacy row or pending model."""
+
+    id: int
+    run_id: int
+    kind: str
+    source_key: str
+    sha256: str | None
+    state: str
+    failed_from_state: str | None
+    attempts: int
+    max_attempts: int
+    strategy: str | None
+    last_error_code: str | None
+    last_error: str | None
+    warnings: list[ItemWarning]
+    artifacts: dict[str, Any]
+
+
+class ItemDetail(Record):
+    """An item with its full event history."""
+
+    item: ItemRecord
+    events: list[EventRecord]
+
+
+class ItemPage(Record):
+    """A keyset page of items; pass ``next_after`` as ``after`` for the next page."""
+
+    items: list[ItemRecord]
+    next_after: int | None
+
+
+class ItemReportRecord(Record):
+    """What one batch did to one item."""
+
+    item_id: int
+    source_key: str
+    from_state: str
+    to_state: str
+    transitions: list[str]
+    error_code: str | None = None
+    error: str | None = None
+
+
+class AdvanceResult(Record):
+    """Per-item result of one batch, and the run's status after it."""
+
+    run_id: int
+    items: list[ItemReportRecord]
+    status: RunStatusRecord
+
+
+class RetryResult(Record):
+    """Items put back to the state they failed from."""
+
+    retried: list[int]
+
+
+class ConflictEntry(Record):
+    """A pending model that collides with a library model (v2 shape)."""
+
+    pending: dict[str, Any]
+    existing: dict[str, Any]
+
+
+class FailedEntry(Record):
+    """A requested id that could not be promoted (v2 shape)."""
+
+    id: Any
+    error: str
+
+
+class PromotionResult(Record):
+    """Per-item result of a promotion batch, in the v2 ``import_models`` shape plus the run."""
+
+    run_id: int | None
+    total: int
+    success: list[int] = Field(default_factory=list)
+    conflict: list[ConflictEntry] = Field(default_factory=list)
+    ignored: list[int] = Field(default_factory=list)
+    deleted: list[int] = Field(default_factory=list)
+    failed: list[FailedEntry] = Field(default_factory=list)
+
+
+class ScanResult(Record):
+    """What a scan of model folders found."""
+
+    scanned: int
+    added: int
+    skipped: int
+    added_paths: list[str] = Field(default_factory=list)
+
+
+class LegacyMigrationResult(Record):
+    """Result of a whole stage-1 run, in the v2 ``migrate_legacy_db`` shape plus the run."""
+
+    status: str
+    run_id: int
+    db_migration: dict[str, int]
+    counts: dict[str, int]
+    backup_path: str | None = None

@@ -1,0 +1,430 @@
+"""MigrationService: the single entry point of the CLI and the HTTP API.
+
+It takes primitives and returns pydantic records; callers never see sessions or ORM rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from backend.config import Settings
+from backend.database import schema
+from backend.database.migration import pending_files, promotion_service
+from backend.database.migration.backup import backup_sqlite, sqlite_path
+from backend.database.migration.conflicts import Strategy
+from backend.database.migration.errors import InvalidInputError, NotFoundError, WrongStateError
+from backend.database.migration.hashing import HashCache
+from backend.database.migration.legacy import LegacyPreflight, LegacyReader
+from backend.database.migration.library import LibraryRepository
+from backend.database.migration.promotion import PROMOTION, promotion_steps
+from backend.database.migration.records import ItemWarning, PendingModelRecord
+from backend.database.migration.run_records import (
+    AdvanceResult,
+    EventRecord,
+    ItemDetail,
+    ItemPage,
+    ItemRecord,
+    ItemReportRecord,
+    PromotionResult,
+    RetryResult,
+    RunRecord,
+    RunStatusRecord,
+    ScanResult,
+)
+from backend.database.migration.step_env import StepEnv
+from backend.database.migration.steps import LEGACY, legacy_steps
+from backend.database.migration.workers import run_with_workers
+from backend.database.session import make_engine, make_session_factory, writer
+from workflows.driver import Driver, ItemReport
+from workflows.errors import InvalidTransition, NotFound
+from workflows.records import RunInfo, RunStatus, WorkItem
+from workflows.store import WorkflowStore
+
+ProgressFn = Callable[[RunStatusRecord], None]
+
+
+class MigrationService:
+    """Stage 1 (legacy runs), stage 2 (promotion runs), and everything to inspect and fix them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.resolved_database_url)
+        schema.ensure_current(self.engine)
+        self.sessions = make_session_factory(self.engine)
+        self.write_sessions = make_session_factory(writer(self.engine))
+        self.store = WorkflowStore(self.engine)
+        self._readers: dict[int, LegacyReader] = {}
+        self._options: dict[int, dict[str, Any]] = {}
+        self.env = StepEnv(
+            sessions=self.sessions,
+            write_sessions=self.write_sessions,
+            images_dir=settings.images_dir,
+            pending_dir=settings.pending_images_dir,
+            webp_method=settings.webp_method,
+            reader_for_run=self._reader_for_run,
+            run_options=self._run_options,
+            hash_cache=HashCache(self.write_sessions),
+        )
+        self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
+        self._driver: Driver | None = None
+
+    def close(self) -> None:
+        """Close legacy readers and the engine's connections."""
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+        self.engine.dispose()
+
+    # --- composition helpers ------------------------------------------------------------------
+
+    @property
+    def driver(self) -> Driver:
+        """This process's driver (one lease owner per service)."""
+        if self._driver is None:
+            self._driver = Driver(
+                self.engine, self.steps, lease_seconds=self.settings.lease_seconds
+            )
+        return self._driver
+
+    def _run_info(self, run_id: int) -> RunInfo:
+        try:
+            return self.store.run(run_id)
+        except (NotFound, KeyError) as exc:
+            raise NotFoundError(f"no migration run with id {run_id}") from exc
+
+    def _run_options(self, run_id: int) -> dict[str, Any]:
+        if run_id not in self._options:
+            self._options[run_id] = dict(self._run_info(run_id).options)
+        return self._options[run_id]
+
+    def _reader_for_run(self, run_id: int) -> LegacyReader:
+        if run_id not in self._readers:
+            options = self._run_options(run_id)
+            self._readers[run_id] = LegacyReader(
+                Path(options["legacy_db"]), Path(options["images_dir"])
+            )
+        return self._readers[run_id]
+
+    def _backup_if_needed(self, label: str) -> str | None:
+        db_file = sqlite_path(self.engine)
+        if db_file is None or not db_file.exists():
+            return None
+        with self.sessions() as session:
+            repo = LibraryRepository(session)
+            empty = repo.count_models() == 0 and not repo.pending_ids()
+        if empty:
+            return None
+        return str(backup_sqlite(db_file, self.settings.backups_dir, label))
+
+    # --- stage 1 ------------------------------------------------------------------------------
+
+    def preflight(self, legacy_db: Path, images_dir: Path) -> LegacyPreflight:
+        """Read a legacy library (read-only) and report what a migration will meet."""
+        with LegacyReader(legacy_db, images_dir) as reader:
+            return reader.preflight()
+
+    def start_legacy_run(
+        self, legacy_db: Path, images_dir: Path, *, on_conflict: str | None = None
+    ) -> RunRecord:
+        """Create the stage-1 run (one item per legacy row), or return the one already there.
+
+        Starting again on the same legacy library (same path, size and content) resumes it.
+        """
+        strategy = _parse_strategy(on_conflict, allowed=("override", "merge", "ignore"))
+        legacy_db, images_dir = legacy_db.resolve(), images_dir.resolve()
+        with LegacyReader(legacy_db, images_dir) as reader:
+            fingerprint = reader.fingerprint()
+            existing = self.store.find_run(LEGACY, fingerprint, unfinished_only=False)
+            if existing is not None:
+                return self._run_record(self._run_info(existing), resumed=True)
+            items: list[tuple[str, str | None]] = []
+            owners: dict[str, int] = {}
+            duplicates: dict[str, int] = {}
+            for row in reader.iter_models():
+                items.append((str(row.legacy_id), row.sha256))
+                if row.sha256 is None:
+                    continue
+                if row.sha256 in owners:
+                    duplicates[row.sha256] = owners[row.sha256]
+                else:
+                    owners[row.sha256] = row.legacy_id
+        backup = self._backup_if_needed("before-legacy")
+        options: dict[str, Any] = {
+            "legacy_db": str(legacy_db),
+            "images_dir": str(images_dir),
+            "on_conflict": strategy.value if strategy else None,
+            "duplicates": duplicates,
+            "backup_path": backup,
+        }
+        run_id = self.store.create_run(
+            LEGACY, fingerprint, options, items, max_attempts=self.settings.max_attempts
+        )
+        return self._run_record(self._run_info(run_id))
+
+    # --- driving ------------------------------------------------------------------------------
+
+    def advance(self, run_id: int, batch_size: int | None = None) -> AdvanceResult:
+        """Run one batch of a run; returns what happened to each claimed item."""
+        self._run_info(run_id)
+        size = _batch_size(batch_size, self.settings.batch_size)
+        reports = self.driver.advance(run_id, size)
+        self._after_batch(reports)
+        return AdvanceResult(
+            run_id=run_id,
+            items=[ItemReportRecord.model_validate(asdict(r)) for r in reports],
+            status=self.run_status(run_id),
+        )
+
+    def run_until_done(
+        self,
+        run_id: int,
+        *,
+        workers: int = 1,
+        batch_size: int | None = None,
+        on_progress: ProgressFn | None = None,
+    ) -> RunStatusRecord:
+        """Drive a run until no item can move; ``workers`` > 1 adds worker processes."""
+        info = self._run_info(run_id)
+        if workers < 1 or workers > 64:
+            raise InvalidInputError("workers must be between 1 and 64")
+        size = _batch_size(batch_size, self.settings.batch_size)
+
+        def progress(status: RunStatus) -> None:
+            if on_progress is not None:
+                on_progress(self._status_record(info.kind, status))
+
+        def drive() -> None:
+            while True:
+                reports = self.driver.advance(run_id, size)
+                self._after_batch(reports)
+                status = self.store.status(run_id)
+                progress(status)
+                if status.finished:
+                    return
+                if not reports:
+                    self.driver.run_until_done(run_id, size, progress)
+                    return
+
+        run_with_workers(self.settings, run_id, workers, drive)
+        self.sweep()
+        return self.run_status(run_id)
+
+    def work(self, run_id: int | None, *, once: bool = False, batch_size: int | None = None) -> int:
+        """Worker loop: process claimable items (of one run, or of any run); items handled."""
+        size = _batch_size(batch_size, self.settings.batch_size)
+        handled = 0
+        while True:
+            reports = self.driver.advance(run_id, size)
+            self._after_batch(reports)
+            handled += len(reports)
+            if once:
+                return handled
+            if not reports:
+                if run_id is None:
+                    return handled
+                status = self.store.status(run_id)
+                if status.finished:
+                    return handled
+                self.driver.run_until_done(run_id, size)
+                return handled
+
+    def _after_batch(self, reports: Sequence[ItemReport]) -> None:
+        """After the commit: remove originals of promoted / deleted pending models."""
+        for report in reports:
+            if report.to_state not in ("promoted", "deleted"):
+                continue
+            item = self.store.get_item(report.item_id)
+            if item is not None:
+                pending_files.remove(self.env.pending_dir, item.artifacts.get("remove_files", []))
+
+    def sweep(self) -> int:
+        """Remove pending originals that no pending row references; returns how many."""
+        with self.sessions() as session:
+            referenced = LibraryRepository(session).pending_image_names()
+        return pending_files.sweep(
+            self.env.pending_dir, referenced, min_age_seconds=2 * self.settings.lease_seconds
+        )
+
+    # --- inspecting ---------------------------------------------------------------------------
+
+    def run_status(self, run_id: int) -> RunStatusRecord:
+        """Counts per state, done/total, rate, ETA and whether the run can resume."""
+        info = self._run_info(run_id)
+        return self._status_record(info.kind, self.store.status(run_id))
+
+    def get_run(self, run_id: int) -> RunRecord:
+        """A run as created."""
+        return self._run_record(self._run_info(run_id))
+
+    def list_runs(self) -> list[RunStatusRecord]:
+        """Every run with its status, newest first."""
+        runs = sorted(self.store.runs(), key=lambda r: r.id, reverse=True)
+        return [self._status_record(r.kind, self.store.status(r.id)) for r in runs]
+
+    def list_items(
+        self, run_id: int, *, state: str | None = None, limit: int = 100, after: int | None = None
+    ) -> ItemPage:
+        """A keyset page of a run's items, optionally of one state."""
+        self._run_info(run_id)
+        if not 1 <= limit <= 1000:
+            raise InvalidInputError("limit must be between 1 and 1000")
+        if state is not None and state not in _STATES:
+            raise InvalidInputError(f"unknown state {state!r}; one of {', '.join(_STATES)}")
+        rows = self.store.items(run_id, state, limit, after)
+        next_after = rows[-1].id if len(rows) == limit else None
+        return ItemPage(items=[_item_record(r) for r in rows], next_after=next_after)
+
+    def item_detail(self, item_id: int) -> ItemDetail:
+        """An item with its warnings and full event history."""
+        item = self._item(item_id)
+        events = [EventRecord.model_validate(asdict(e)) for e in self.store.events(item_id)]
+        return ItemDetail(item=_item_record(item), events=events)
+
+    def _item(self, item_id: int) -> WorkItem:
+        item = self.store.get_item(item_id)
+        if item is None:
+            raise NotFoundError(f"no migration item with id {item_id}")
+        return item
+
+    # --- fixing -------------------------------------------------------------------------------
+
+    def retry(self, *, item_id: int | None = None, run_id: int | None = None) -> RetryResult:
+        """Put a failed item (or every failed item of a run) back where it failed."""
+        if (item_id is None) == (run_id is None):
+            raise InvalidInputError("give exactly one of item_id or run_id")
+        if run_id is not None:
+            self._run_info(run_id)
+            return RetryResult(retried=self.store.retry_run(run_id))
+        assert item_id is not None
+        self._item(item_id)
+        try:
+            self.store.retry_item(item_id)
+        except InvalidTransition as exc:
+            raise WrongStateError(str(exc)) from exc
+        return RetryResult(retried=[item_id])
+
+    def resolve(self, item_id: int, strategy: str) -> ItemRecord:
+        """Decide a conflicted item: override or merge re-run it; ignore / delete end it."""
+        chosen = _parse_strategy(strategy, allowed=tuple(s.value for s in Strategy))
+        assert chosen is not None
+        item = self._item(item_id)
+        if chosen is Strategy.DELETE and item.kind == LEGACY:
+            raise InvalidInputError("delete applies to pending models; use ignore for legacy rows")
+        try:
+            resolved = self.store.resolve_item(item_id, chosen.value)
+        except InvalidTransition as exc:
+            raise WrongStateError(str(exc)) from exc
+        if chosen is Strategy.DELETE:
+            self._delete_pending(int(item.source_key))
+        return _item_record(resolved)
+
+    def _delete_pending(self, pending_id: int) -> None:
+        with self.write_sessions() as session, session.begin():
+            repo = LibraryRepository(session)
+            row = repo.get_pending(pending_id)
+            if row is None:
+                return
+            repo.delete_pending(pending_id)
+        pending_files.remove(self.env.pending_dir, row.meta.images)
+
+    # --- records ------------------------------------------------------------------------------
+
+    def _run_record(self, info: RunInfo, *, resumed: bool = False) -> RunRecord:
+        return RunRecord(
+            id=info.id,
+            kind=info.kind,
+            source_fingerprint=info.fingerprint,
+            options=info.options,
+            created_at=info.created_at,
+            finished_at=info.finished_at,
+            resumed=resumed,
+            backup_path=info.options.get("backup_path"),
+        )
+
+    def _status_record(self, kind: str, status: RunStatus) -> RunStatusRecord:
+        return RunStatusRecord(kind=kind, **asdict(status))
+
+    # --- stage 2 ------------------------------------------------------------------------------
+
+    def start_promotion_run(
+        self, ids: Sequence[int] | None, strategy: str | None = None
+    ) -> RunRecord:
+        """Add pending models (all when ``ids`` is None) to the open promotion run."""
+        return promotion_service.start_promotion_run(self, ids, strategy)
+
+    def promote_batch(
+        self, ids: Sequence[Any] | None, strategy: str | None = None, *, workers: int = 1
+    ) -> PromotionResult:
+        """Promote pending models; per-item result in the v2 ``import_models`` shape."""
+        return promotion_service.promote_batch(self, ids, strategy, workers=workers)
+
+    def scan(self, dirs: Sequence[Path], extensions: Sequence[str] | None = None) -> ScanResult:
+        """Register model files under ``dirs`` that the library does not know yet."""
+        return promotion_service.scan(self, dirs, extensions)
+
+    # --- pending models -------------------------------------------------------------------------
+
+    def pending_models(self) -> list[PendingModelRecord]:
+        """Every pending model with its tags."""
+        with self.sessions() as session:
+            return LibraryRepository(session).list_pending()
+
+    def pending_model(self, pending_id: int) -> PendingModelRecord:
+        """One pending model."""
+        with self.sessions() as session:
+            row = LibraryRepository(session).get_pending(pending_id)
+        if row is None:
+            raise NotFoundError(f"no pending model with id {pending_id}")
+        return row
+
+
+_STATES = (
+    "pending",
+    "imported",
+    "images_processed",
+    "tags_synced",
+    "promoted",
+    "staged",
+    "conflicted",
+    "failed",
+    "ignored",
+    "deleted",
+)
+
+
+def _item_record(item: WorkItem) -> ItemRecord:
+    return ItemRecord(
+        id=item.id,
+        run_id=item.run_id,
+        kind=item.kind,
+        source_key=item.source_key,
+        sha256=item.sha256,
+        state=item.state,
+        failed_from_state=item.failed_from_state,
+        attempts=item.attempts,
+        max_attempts=item.max_attempts,
+        strategy=item.strategy,
+        last_error_code=item.last_error_code,
+        last_error=item.last_error,
+        warnings=[ItemWarning.model_validate(w) for w in item.warnings],
+        artifacts=item.artifacts,
+    )
+
+
+def _batch_size(value: int | None, default: int) -> int:
+    size = default if value is None else value
+    if not 1 <= size <= 10_000:
+        raise InvalidInputError("batch_size must be between 1 and 10000")
+    return size
+
+
+def _parse_strategy(value: str | None, *, allowed: tuple[str, ...]) -> Strategy | None:
+    if value is None:
+        return None
+    if value not in allowed:
+        raise InvalidInputError(f"unknown strategy {value!r}; one of {', '.join(allowed)}")
+    return Strategy(value)

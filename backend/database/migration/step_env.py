@@ -1,0 +1,27 @@
+"""What the step functions need from the outside world, built once by MigrationService."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.database.migration.hashing import HashCache
+from backend.database.migration.legacy import LegacyReader
+
+
+@dataclass
+class StepEnv:
+    """Dependencies of the steps: sessions for reads and short writes, dirs, readers, options."""
+
+    sessions: sessionmaker[Session]
+    write_sessions: sessionmaker[Session]
+    images_dir: Path
+    pending_dir: Path
+    webp_method: int
+    reader_for_run: Callable[[int], LegacyReader]
+    run_options: Callable[[int], dict[str, Any]]
+    hash_cache: HashCache

@@ -1,0 +1,290 @@
+"""Stage-1 steps: one legacy row through import (or stage), images, tags and promote.
+
+Each step is two-phase (see ``workflows.driver``): the outer function does the slow, idempotent
+side effects outside any write transaction and returns ``apply``, which makes the step's DB
+writes inside the fenced transaction that also records the state change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
+from backend.database.migration.legacy import LegacyModel
+from backend.database.migration.library import LibraryRepository
+from backend.database.migration.records import (
+    ItemWarning,
+    MetaJson,
+    ModelRecord,
+    PendingMetaJson,
+)
+from backend.database.migration.step_env import StepEnv
+from backend.database.migration.step_support import (
+    ImageSource,
+    add_warning,
+    publish_images,
+    render_images,
+    verify_images,
+)
+from backend.database.models import MigrationItem
+from workflows.driver import ApplyFn, StepFn, Transition
+from workflows.errors import StepError, TransientError
+from workflows.machine import State
+from workflows.records import WorkItem
+
+LEGACY = "legacy"
+
+
+def legacy_row(env: StepEnv, item: WorkItem) -> LegacyModel:
+    """The legacy row behind an item; a row that vanished is a permanent failure."""
+    row = env.reader_for_run(item.run_id).get(int(item.source_key))
+    if row is None:
+        raise StepError("legacy_row_missing", f"legacy row {item.source_key} no longer exists")
+    return row
+
+
+def to_model_record(row: LegacyModel, sha256: str) -> ModelRecord:
+    """The v2 model a legacy row becomes (images_count is set by the image step)."""
+    return ModelRecord(
+        sha256=sha256,
+        path=row.path,
+        name=row.name,
+        type=row.type,
+        size_bytes=row.size_bytes,
+        created_at=row.created_at,
+        meta=MetaJson(
+            description=row.description,
+            community_links=row.community_links,
+            prompts=row.prompts,
+            extra=row.extra,
+        ),
+        tags=row.tags,
+    )
+
+
+def item_strategy(env: StepEnv, item: WorkItem) -> tuple[Strategy | None, bool]:
+    """The conflict strategy for this item and whether a person already chose it."""
+    if item.strategy:
+        return Strategy(item.strategy), True
+    option = env.run_options(item.run_id).get("on_conflict")
+    return (Strategy(option) if option else None), False
+
+
+def _winner_state(session: Session, run_id: int, legacy_id: int) -> str | None:
+    return session.scalar(
+        select(MigrationItem.status).where(
+            MigrationItem.run_id == run_id, MigrationItem.source_key == str(legacy_id)
+        )
+    )
+
+
+def conflict_transitions(
+    item: WorkItem, strategy: Strategy | None, decided: bool, conflict: dict[str, Any]
+) -> list[Transition] | None:
+    """Transitions for a conflicted item, or None when the strategy writes the model.
+
+    Without a strategy the item waits in ``conflicted``. A strategy given up front is recorded
+    as a ``conflict`` then a ``resolve`` event, so every decision is in the item's history.
+    """
+    item.artifacts["conflict"] = conflict
+    if strategy is None:
+        return ["conflict"]
+    item.strategy = strategy.value
+    if strategy in WRITING_STRATEGIES:
+        return None
+    return ["conflict", ("resolve", {"strategy": strategy.value})]
+
+
+def _with_decision(decided: bool, strategy: Strategy) -> list[Transition]:
+    if decided:
+        return ["import_model"]
+    return ["conflict", ("resolve", {"strategy": strategy.value}), "import_model"]
+
+
+def legacy_import(env: StepEnv) -> StepFn:
+    """Step for ``pending`` legacy items: import under the hash, or stage without one."""
+
+    def step(item: WorkItem) -> ApplyFn:
+        row = legacy_row(env, item)
+        for warning in row.warnings:
+            add_warning(item, warning)
+        if not os.path.exists(row.path):
+            add_warning(
+                item,
+                ItemWarning(
+                    code="model_file_missing",
+                    message=f"model file {row.path} does not exist; its metadata still migrates",
+                    file=row.path,
+                ),
+            )
+        if row.sha256 is None:
+            return _stage(env, item, row)
+        return _import(env, item, row, row.sha256)
+
+    return step
+
+
+def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> ApplyFn:
+    item.sha256 = sha256
+    winner = env.run_options(item.run_id).get("duplicates", {}).get(sha256)
+    strategy, decided = item_strategy(env, item)
+
+    def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
+        repo = LibraryRepository(session)
+        incoming = to_model_record(row, sha256)
+        existing = repo.get_model(sha256)
+        duplicate = winner is not None and winner != row.legacy_id
+        if duplicate and strategy in WRITING_STRATEGIES:
+            state = _winner_state(session, item.run_id, winner)
+            if state in (State.pending, State.imported) and existing is None:
+                raise TransientError(f"waiting for legacy row {winner} to import first")
+        if existing is None:
+            repo.save_model(incoming)
+            item.artifacts["image_mode"] = "new"
+            return "import_model"
+        if not duplicate and existing.path == incoming.path:
+            kept = existing.meta.images_count
+            repo.save_model(
+                incoming.model_copy(
+                    update={"meta": incoming.meta.model_copy(update={"images_count": kept})}
+                )
+            )
+            item.artifacts["image_mode"] = "replace"
+            return "import_model"
+        conflict: dict[str, Any] = {"sha256": sha256, "existing_path": existing.path}
+        if duplicate:
+            conflict["legacy_id"] = winner
+        transitions = conflict_transitions(item, strategy, decided, conflict)
+        if transitions is not None:
+            return transitions
+        assert strategy is not None
+        repo.save_model(combine(existing, incoming, strategy))
+        item.artifacts["image_mode"] = "append"
+        return _with_decision(decided, strategy)
+
+    return apply
+
+
+def pending_image_name(legacy_id: int, index: int, source: Path) -> str:
+    """Name of a staged original in images/pending: unique per legacy row and position."""
+    return f"legacy{legacy_id}_{index}_{source.name}"
+
+
+def _stage(env: StepEnv, item: WorkItem, row: LegacyModel) -> ApplyFn:
+    env.pending_dir.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+    for index, ref in enumerate(row.images):
+        if ref.path is None:
+            if ref.warning is not None:
+                add_warning(item, ref.warning)
+            continue
+        if not ref.path.is_file():
+            add_warning(
+                item,
+                ItemWarning(code="image_missing", message=f"{ref.url} is missing", file=ref.url),
+            )
+            continue
+        name = pending_image_name(row.legacy_id, index, ref.path)
+        temp = env.pending_dir / f".{name}.{os.getpid()}.tmp"
+        shutil.copyfile(ref.path, temp)
+        os.replace(temp, env.pending_dir / name)
+        names.append(name)
+    item.artifacts["pending_images"] = names
+
+    def apply(session: Session, item: WorkItem) -> Transition:
+        repo = LibraryRepository(session)
+        pending_id = repo.upsert_pending(
+            path=row.path,
+            name=row.name,
+            type=row.type,
+            size_bytes=row.size_bytes,
+            created_at=row.created_at,
+            meta=PendingMetaJson(
+                description=row.description,
+                community_links=row.community_links,
+                prompts=row.prompts,
+                extra=row.extra,
+                images=names,
+            ),
+        )
+        repo.add_pending_tags(pending_id, row.tags)
+        item.artifacts["pending_id"] = pending_id
+        return "stage"
+
+    return apply
+
+
+def _required_sha(item: WorkItem) -> str:
+    if item.sha256 is None:
+        raise StepError("invalid_record", f"item {item.id} has no sha256 at {item.state}")
+    return item.sha256
+
+
+def legacy_images(env: StepEnv) -> StepFn:
+    """Step for ``imported`` legacy items: every image of the row into three tiers."""
+
+    def step(item: WorkItem) -> ApplyFn:
+        row = legacy_row(env, item)
+        sha256 = _required_sha(item)
+        sources = [ImageSource(ref.url, ref.path, ref.warning) for ref in row.images]
+        rendered = render_images(item, sha256, sources, env.images_dir, env.webp_method)
+
+        def apply(session: Session, item: WorkItem) -> Transition:
+            append = item.artifacts.get("image_mode") == "append"
+            publish_images(
+                LibraryRepository(session), item, sha256, rendered, env.images_dir, append=append
+            )
+            return "process_images"
+
+        return apply
+
+    return step
+
+
+def legacy_tags(env: StepEnv) -> StepFn:
+    """Step for ``images_processed`` legacy items: union the row's tags by name."""
+
+    def step(item: WorkItem) -> ApplyFn:
+        tags = legacy_row(env, item).tags
+        sha256 = _required_sha(item)
+
+        def apply(session: Session, item: WorkItem) -> Transition:
+            LibraryRepository(session).add_model_tags(sha256, tags)
+            return "sync_tags"
+
+        return apply
+
+    return step
+
+
+def verify_and_promote(env: StepEnv) -> StepFn:
+    """Step for ``tags_synced`` items: check images_count against the files, then promote."""
+
+    def step(item: WorkItem) -> ApplyFn:
+        sha256 = _required_sha(item)
+
+        def apply(session: Session, item: WorkItem) -> Transition:
+            item.artifacts["images_count"] = verify_images(
+                LibraryRepository(session), sha256, env.images_dir
+            )
+            return "promote"
+
+        return apply
+
+    return step
+
+
+def legacy_steps(env: StepEnv) -> dict[str, StepFn]:
+    """The stage-1 step table, by item state."""
+    return {
+        State.pending.value: legacy_import(env),
+        State.imported.value: legacy_images(env),
+        State.images_processed.value: legacy_tags(env),
+        State.tags_synced.value: verify_and_promote(env),
+    }
