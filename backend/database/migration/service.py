@@ -16,6 +16,7 @@ from backend.database.migration import pending_files, promotion_service
 from backend.database.migration.backup import backup_sqlite, sqlite_path
 from backend.database.migration.conflicts import Strategy
 from backend.database.migration.errors import InvalidInputError, NotFoundError, WrongStateError
+from backend.database.migration.faults import checkpoint
 from backend.database.migration.hashing import HashCache
 from backend.database.migration.legacy import LegacyPreflight, LegacyReader
 from backend.database.migration.library import LibraryRepository
@@ -28,6 +29,7 @@ from backend.database.migration.run_records import (
     ItemPage,
     ItemRecord,
     ItemReportRecord,
+    LegacyMigrationResult,
     PromotionResult,
     RetryResult,
     RunRecord,
@@ -165,6 +167,45 @@ class MigrationService:
         )
         return self._run_record(self._run_info(run_id))
 
+    def migrate_legacy(
+        self,
+        legacy_db: Path,
+        images_dir: Path,
+        *,
+        on_conflict: str | None = None,
+        workers: int = 1,
+    ) -> LegacyMigrationResult:
+        """Start (or resume) the stage-1 run and drive it to the end; v2-shaped summary."""
+        run = self.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
+        status = self.run_until_done(run.id, workers=workers)
+        images = image_errors = 0
+        after: int | None = None
+        while True:
+            page = self.store.items(run.id, None, 1000, after)
+            for item in page:
+                images += len(item.artifacts.get("image_seqs", []))
+                image_errors += sum(
+                    1 for w in item.warnings if w.get("code", "").startswith("image_")
+                )
+            if len(page) < 1000:
+                break
+            after = page[-1].id
+        counts = status.counts
+        return LegacyMigrationResult(
+            status="completed" if status.finished and not status.waiting else "needs_attention",
+            run_id=run.id,
+            db_migration={
+                "migrated": counts["promoted"],
+                "pending": counts["staged"],
+                "errors": counts["failed"],
+                "conflicts": counts["conflicted"],
+                "images_processed": images,
+                "image_errors": image_errors,
+            },
+            counts=counts,
+            backup_path=run.backup_path,
+        )
+
     # --- driving ------------------------------------------------------------------------------
 
     def advance(self, run_id: int, batch_size: int | None = None) -> AdvanceResult:
@@ -234,6 +275,7 @@ class MigrationService:
 
     def _after_batch(self, reports: Sequence[ItemReport]) -> None:
         """After the commit: remove originals of promoted / deleted pending models."""
+        checkpoint("batch_committed")
         for report in reports:
             if report.to_state not in ("promoted", "deleted"):
                 continue

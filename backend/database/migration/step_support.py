@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.database.migration.errors import ImageError
+from backend.database.migration.faults import checkpoint
 from backend.database.migration.images import TIERS, make_tiers, tier_file_name
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import ItemWarning
@@ -59,6 +60,7 @@ def render_images(
         except ImageError as exc:
             add_warning(item, ItemWarning(code=exc.code, message=exc.message, file=source.label))
             continue
+        checkpoint("image_rendered")
         rendered += 1
     return rendered
 
@@ -90,6 +92,7 @@ def publish_images(
                 staging / tier_file_name(sha256, index, tier),
                 images_dir / tier_file_name(sha256, base + index, tier),
             )
+            checkpoint("tier_published")
     shutil.rmtree(staging, ignore_errors=True)
     count = base + rendered if append else max(current, rendered)
     repo.set_images_count(sha256, count)
