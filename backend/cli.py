@@ -321,6 +321,17 @@ def worker(
 
 
 @main.command()
+@click.option("--models", default=300, show_default=True, type=click.IntRange(30, 20_000))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.pass_context
+def demo(ctx: click.Context, models: int, workers: int) -> None:
+    """Build a sample v1 library under DATA_DIR/demo and migrate it end to end."""
+    from backend.demo import run_demo
+
+    run_demo(ctx.obj, models=models, workers=workers, console=Console())
+
+
+@main.command()
 def graph() -> None:
     """Print the item state machine as a Mermaid diagram."""
     from workflows.machine import mermaid
