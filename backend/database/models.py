@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -160,14 +161,28 @@ class MigrationItem(Base):
     updated_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+FINAL_EVENT_SQL = "to_state IN ('deleted', 'ignored', 'promoted', 'staged')"
+"""Events that finish an item; the partial index and the status rate query share this text."""
+
+
 class MigrationEvent(Base):
     """One transition in an item's history; ``seq`` is gap-free per item."""
 
     __tablename__ = "migration_events"
-    __table_args__ = (UniqueConstraint("item_id", "seq", name="uq_migration_events_item_seq"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "seq", name="uq_migration_events_item_seq"),
+        Index(
+            "ix_migration_events_final",
+            "run_id",
+            "at",
+            sqlite_where=text(FINAL_EVENT_SQL),
+            postgresql_where=text(FINAL_EVENT_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("migration_items.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
     trigger: Mapped[str] = mapped_column(String(32))
     from_state: Mapped[str] = mapped_column(String(24))

@@ -1,0 +1,344 @@
+"""The batch driver: claim items, run their two-phase steps, commit fenced transitions.
+
+A step is called outside any write transaction (slow work: hashing, images, file copies) and
+returns ``apply``; the driver then opens one write transaction for a group of prepared items
+and runs, per item inside a SAVEPOINT, ``apply`` (the step's DB writes, which names the
+trigger), ``machine.fire`` and ``store.commit_transition``. One item's failure or lost lease
+rolls back only its savepoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from workflows import clock
+from workflows.errors import InvalidTransition, LeaseLost, StepError, TransientError
+from workflows.fence import Fired, lock_fences, write_fired
+from workflows.machine import WORKING, fire
+from workflows.owner import make_owner
+from workflows.records import RunStatus, WorkItem
+from workflows.store import WorkflowStore
+
+Transition = str | tuple[str, dict[str, Any]]
+ApplyFn = Callable[[Session, WorkItem], Transition | Sequence[Transition]]
+StepFn = Callable[[WorkItem], ApplyFn]
+Steps = Mapping[str, Mapping[str, StepFn]]
+
+_TRANSIENT_DB_WORDS = ("locked", "busy", "deadlock", "serializ")
+WAIT_FOR_OTHERS_SECONDS = 0.5
+MIN_WAIT_SECONDS = 0.02
+
+
+@dataclass
+class ItemReport:
+    """What one batch did to one claimed item."""
+
+    item_id: int
+    source_key: str
+    from_state: str
+    to_state: str
+    error_code: str | None = None
+    error: str | None = None
+    transitions: list[str] = field(default_factory=list)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an error should be retried later rather than fail the item."""
+    if isinstance(exc, TransientError):
+        return True
+    if isinstance(exc, OSError):
+        return not isinstance(exc, FileNotFoundError)
+    if isinstance(exc, OperationalError):
+        text = str(exc).lower()
+        return any(word in text for word in _TRANSIENT_DB_WORDS)
+    return False
+
+
+def classify(exc: BaseException) -> tuple[str, str] | None:
+    """``(code, message)`` of a permanent failure, or None for a transient one."""
+    if isinstance(exc, StepError):
+        return exc.code, exc.message
+    if isinstance(exc, FileNotFoundError):
+        return "source_missing", str(exc)
+    if is_transient(exc):
+        return None
+    return "internal_error", repr(exc)
+
+
+def _transitions(result: Transition | Sequence[Transition]) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(result, str):
+        return [(result, {})]
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
+        return [(str(result[0]), dict(result[1]))]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for entry in result:
+        if isinstance(entry, str):
+            out.append((entry, {}))
+        else:
+            trigger, kwargs = entry
+            out.append((trigger, dict(kwargs)))
+    if not out:
+        raise ValueError("apply returned no trigger")
+    return out
+
+
+class Driver:
+    """Advances the items of a run in batches with the given steps (``steps[kind][state]``).
+
+    ``owner`` defaults to ``host:pid:token`` (dead-pid reclaim parses it). A transient error
+    waits ``min(backoff_max, backoff_base * 2 ** (attempts - 1))`` seconds, times
+    ``1 ± jitter``. ``group_commits`` (default, faster) commits the prepared items of a round
+    in one write transaction, flushed early once preparing has taken ``group_seconds`` so a
+    crash redoes at most that much work; ``group_commits=False`` commits item by item.
+    ``sleep`` and ``rng`` are injectable for tests. One driver serves one thread.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        steps: Steps,
+        *,
+        owner: str | None = None,
+        lease_seconds: float = 60.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 300.0,
+        jitter: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        group_commits: bool = True,
+        group_seconds: float = 1.0,
+    ) -> None:
+        self.store = WorkflowStore(engine)
+        self.steps = steps
+        self.owner = owner or make_owner()
+        self.lease_seconds = lease_seconds
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.jitter = jitter
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.group_commits = group_commits
+        self.group_seconds = group_seconds
+        self._last_heartbeat = 0.0
+
+    # --- one batch --------------------------------------------------------------------------
+
+    def advance(self, run_id: int | None, batch_size: int) -> list[ItemReport]:
+        """Claim up to ``batch_size`` items and move each as far as its steps go."""
+        self.store.reclaim_dead()
+        claimed = self.store.claim(run_id, self.owner, batch_size, self.lease_seconds)
+        suspects = [item for item in claimed if item.crashes > 0]
+        if suspects:
+            # An item held by a crashed driver runs alone, so a crash it causes again is
+            # counted against it and not against a whole batch of bystanders.
+            keep = suspects[0]
+            self.store.release(self.owner, [i.id for i in claimed if i.id != keep.id])
+            claimed = [keep]
+        reports = {
+            item.id: ItemReport(item.id, item.source_key, item.state, item.state)
+            for item in claimed
+        }
+        self._last_heartbeat = clock.now()
+        active = claimed
+        try:
+            while active:
+                active = self._round(active, reports)
+                if active:
+                    self._heartbeat()
+        finally:
+            self.store.release(self.owner)
+        return list(reports.values())
+
+    def _heartbeat(self) -> None:
+        now = clock.now()
+        if now - self._last_heartbeat >= self.lease_seconds / 3:
+            self.store.heartbeat(self.owner, self.lease_seconds)
+            self._last_heartbeat = now
+
+    def _round(self, active: list[WorkItem], reports: dict[int, ItemReport]) -> list[WorkItem]:
+        """Prepare every active item, commit in groups; the items still WORKING after it."""
+        still: list[WorkItem] = []
+        group: list[tuple[WorkItem, ApplyFn]] = []
+        started = time.monotonic()
+        for item in active:
+            apply = self._prepare(item, reports[item.id])
+            if apply is not None:
+                group.append((item, apply))
+            elapsed = time.monotonic() - started
+            if group and (not self.group_commits or elapsed >= self.group_seconds):
+                still.extend(self._commit_group(group, reports))
+                group = []
+                started = time.monotonic()
+            self._heartbeat()
+        if group:
+            still.extend(self._commit_group(group, reports))
+        return still
+
+    def _prepare(self, item: WorkItem, report: ItemReport) -> ApplyFn | None:
+        step = self.steps.get(item.kind, {}).get(item.state)
+        try:
+            if step is None:
+                raise StepError(
+                    "internal_error", f"no step for kind {item.kind!r} in state {item.state!r}"
+                )
+            return step(item)
+        except Exception as exc:
+            self._on_error(item, exc, report)
+            return None
+
+    def _commit_group(
+        self, group: list[tuple[WorkItem, ApplyFn]], reports: dict[int, ItemReport]
+    ) -> list[WorkItem]:
+        """Apply and commit a group in one write transaction, a savepoint per item.
+
+        The fences of the whole group are checked (and the rows locked) first; an item whose
+        lease was lost is dropped without running its ``apply``. State changes and events of
+        the group are then written in bulk before the single COMMIT.
+        """
+        snapshots = {item.id: _snapshot(item) for item, _ in group}
+        done: list[tuple[WorkItem, list[Fired]]] = []
+        errors: list[tuple[WorkItem, BaseException]] = []
+        try:
+            with Session(self.store.writer) as session, session.begin():
+                conn = session.connection()
+                seqs = lock_fences(conn, self.owner, [item for item, _ in group])
+                for item, apply in group:
+                    if item.id not in seqs:
+                        errors.append((item, LeaseLost(f"lease on item {item.id} was lost")))
+                        continue
+                    try:
+                        with session.begin_nested():
+                            fired = self._apply(session, item, apply)
+                    except Exception as exc:
+                        _restore(item, snapshots[item.id])
+                        errors.append((item, exc))
+                    else:
+                        done.append((item, fired))
+                write_fired(conn, self.owner, done, seqs)
+        except Exception as group_exc:
+            # The group's transaction failed as a whole: nothing of it is stored.
+            for item, _ in group:
+                _restore(item, snapshots[item.id])
+            done, errors = [], [(item, group_exc) for item, _ in group]
+        still: list[WorkItem] = []
+        for item, fired in done:
+            report = reports[item.id]
+            report.transitions.extend(f.trigger for f in fired)
+            report.to_state = item.state
+            if item.state in WORKING:
+                still.append(item)
+        for item, error in errors:
+            self._on_error(item, error, reports[item.id])
+        return still
+
+    @staticmethod
+    def _apply(session: Session, item: WorkItem, apply: ApplyFn) -> list[Fired]:
+        """Run ``apply`` and fire what it names; the transitions to write."""
+        fired: list[Fired] = []
+        attempt = item.attempts + 1
+        for trigger, kwargs in _transitions(apply(session, item)):
+            from_state, to_state = fire(item, trigger, **kwargs)
+            fired.append(Fired(trigger, from_state, to_state, attempt, kwargs or None))
+        item.attempts = 0
+        item.crashes = 0
+        return fired
+
+    # --- errors -----------------------------------------------------------------------------
+
+    def _on_error(self, item: WorkItem, exc: BaseException, report: ItemReport) -> None:
+        if isinstance(exc, LeaseLost):
+            report.error_code, report.error = "lease_lost", str(exc)
+            return
+        if isinstance(exc, InvalidTransition):
+            code_message: tuple[str, str] | None = ("internal_error", repr(exc))
+        else:
+            code_message = classify(exc)
+        if code_message is None:
+            item.attempts += 1
+            message = str(exc) or repr(exc)
+            if item.attempts >= item.max_attempts:
+                code_message = ("retries_exhausted", message)
+            else:
+                delay = min(self.backoff_max, self.backoff_base * 2 ** (item.attempts - 1))
+                delay *= 1 + self.rng.uniform(-self.jitter, self.jitter)
+                stored = self.store.record_backoff(item, self.owner, message, clock.now() + delay)
+                report.error_code, report.error = ("transient", message)
+                if not stored:
+                    report.error_code, report.error = "lease_lost", message
+                return
+        code, message = code_message
+        from_state, to_state = fire(item, "fail")
+        with Session(self.store.writer) as session, session.begin():
+            stored = self.store.commit_transition(
+                session,
+                item,
+                self.owner,
+                "fail",
+                from_state,
+                to_state,
+                error_code=code,
+                error=message,
+                keep_lease=False,
+            )
+        report.error_code, report.error = (code, message) if stored else ("lease_lost", message)
+        if stored:
+            report.transitions.append("fail")
+            report.to_state = item.state
+
+    # --- until done -------------------------------------------------------------------------
+
+    def run_until_done(
+        self,
+        run_id: int | None,
+        batch_size: int,
+        on_progress: Callable[[RunStatus], None] | None = None,
+        *,
+        max_batches: int | None = None,
+    ) -> RunStatus:
+        """Advance batches until no WORKING item is left (or ``max_batches``); final status.
+
+        With nothing claimable it sleeps until the earliest backoff ends, or briefly while
+        another live driver holds leases.
+        """
+        if run_id is None:
+            raise ValueError("run_until_done needs a run id")
+        batches = 0
+        while True:
+            reports = self.advance(run_id, batch_size)
+            batches += 1
+            status = self.store.status(run_id)
+            if on_progress is not None:
+                on_progress(status)
+            if status.finished or (max_batches is not None and batches >= max_batches):
+                return status
+            if reports:
+                continue
+            wake = self.store.wakeup(run_id, self.owner)
+            if wake.at is None:
+                return status
+            delay = max(0.0, wake.at - clock.now())
+            if wake.leased:
+                delay = min(max(delay, MIN_WAIT_SECONDS), WAIT_FOR_OTHERS_SECONDS)
+            if delay > 0:
+                self.sleep(delay)
+
+
+def _snapshot(item: WorkItem) -> WorkItem:
+    return dataclasses.replace(
+        item, artifacts=copy.deepcopy(item.artifacts), warnings=copy.deepcopy(item.warnings)
+    )
+
+
+def _restore(item: WorkItem, snapshot: WorkItem) -> None:
+    for f in dataclasses.fields(snapshot):
+        setattr(item, f.name, getattr(snapshot, f.name))

@@ -1,0 +1,194 @@
+"""The item state machine: one shared ``transitions`` Machine fired on plain item objects.
+
+The machine only moves ``state`` (and ``failed_from_state`` for ``fail``/``retry``). It has no
+side-effect callbacks: steps do their work first, then the trigger is fired, then the store
+commits the new state with its event (``pytransitions`` does not roll a state back when a
+callback raises after the change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from transitions import Machine, MachineError
+
+from workflows.errors import InvalidTransition
+
+
+class State(StrEnum):
+    """Item states; values are the strings stored in ``migration_items.status``."""
+
+    pending = "pending"
+    imported = "imported"
+    images_processed = "images_processed"
+    tags_synced = "tags_synced"
+    promoted = "promoted"
+    staged = "staged"
+    conflicted = "conflicted"
+    failed = "failed"
+    ignored = "ignored"
+    deleted = "deleted"
+
+
+WORKING = frozenset({State.pending, State.imported, State.images_processed, State.tags_synced})
+"""States a driver may claim and advance."""
+FINAL = frozenset({State.promoted, State.staged, State.ignored, State.deleted})
+"""States nothing leaves."""
+WAITING = frozenset({State.conflicted, State.failed})
+"""States that need a person (``resolve``) or a ``retry``."""
+
+STRATEGIES = ("override", "merge", "ignore", "delete")
+"""Conflict strategies accepted by ``resolve``."""
+
+
+class Stateful(Protocol):
+    """What the machine fires on: anything with a ``state`` (and ``failed_from_state``)."""
+
+    state: str
+
+
+class _Guard:
+    """A named condition; ``label`` is shown on the Mermaid diagram."""
+
+    def __init__(self, label: str, test: Callable[[Any], bool]) -> None:
+        self.label = label
+        self._test = test
+
+    def __call__(self, event: Any) -> bool:
+        return self._test(event)
+
+
+def _strategy_is(*names: str) -> _Guard:
+    label = "strategy=" + "|".join(names)
+    return _Guard(label, lambda event: event.kwargs.get("strategy") in names)
+
+
+def _failed_from(state: State) -> _Guard:
+    return _Guard(
+        f"failed from {state.value}",
+        lambda event: getattr(event.model, "failed_from_state", None) == state.value,
+    )
+
+
+_WORKING_ORDER = (State.pending, State.imported, State.images_processed, State.tags_synced)
+
+_TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "import_model", "source": State.pending.value, "dest": State.imported.value},
+    {"trigger": "stage", "source": State.pending.value, "dest": State.staged.value},
+    {"trigger": "conflict", "source": State.pending.value, "dest": State.conflicted.value},
+    {
+        "trigger": "process_images",
+        "source": State.imported.value,
+        "dest": State.images_processed.value,
+    },
+    {
+        "trigger": "sync_tags",
+        "source": State.images_processed.value,
+        "dest": State.tags_synced.value,
+    },
+    {"trigger": "promote", "source": State.tags_synced.value, "dest": State.promoted.value},
+    *({"trigger": "fail", "source": s.value, "dest": State.failed.value} for s in _WORKING_ORDER),
+    *(
+        {
+            "trigger": "retry",
+            "source": State.failed.value,
+            "dest": s.value,
+            "conditions": [_failed_from(s)],
+        }
+        for s in _WORKING_ORDER
+    ),
+    {
+        "trigger": "resolve",
+        "source": State.conflicted.value,
+        "dest": State.pending.value,
+        "conditions": [_strategy_is("override", "merge")],
+    },
+    {
+        "trigger": "resolve",
+        "source": State.conflicted.value,
+        "dest": State.ignored.value,
+        "conditions": [_strategy_is("ignore")],
+    },
+    {
+        "trigger": "resolve",
+        "source": State.conflicted.value,
+        "dest": State.deleted.value,
+        "conditions": [_strategy_is("delete")],
+    },
+]
+
+MACHINE = Machine(
+    model=None,
+    states=[s.value for s in State],
+    transitions=_TRANSITIONS,
+    initial=State.pending.value,
+    auto_transitions=False,
+    send_event=True,
+)
+"""The one machine of the engine; items are never added to it."""
+
+TRIGGERS: tuple[str, ...] = tuple(MACHINE.events)
+"""Every trigger name, in definition order."""
+
+
+def fire(item: Any, trigger: str, **kwargs: Any) -> tuple[str, str]:
+    """Fire ``trigger`` on ``item`` and return ``(from_state, to_state)``.
+
+    ``fail`` stores the source state in ``item.failed_from_state``; ``retry`` returns there and
+    clears it. Raises :class:`InvalidTransition` for any move the diagram does not draw.
+    """
+    source = str(item.state)
+    event = MACHINE.events.get(trigger)
+    if event is None:
+        raise InvalidTransition(trigger, source, "unknown trigger")
+    if source not in MACHINE.states:
+        raise InvalidTransition(trigger, source, "unknown state")
+    try:
+        moved = event.trigger(item, **kwargs)
+    except MachineError as exc:
+        raise InvalidTransition(trigger, source) from exc
+    if not moved:
+        raise InvalidTransition(trigger, source, _refusal(trigger, item, kwargs))
+    item.state = str(item.state)
+    if trigger == "fail":
+        item.failed_from_state = source
+    elif trigger == "retry":
+        item.failed_from_state = None
+    return source, item.state
+
+
+def _refusal(trigger: str, item: Any, kwargs: dict[str, Any]) -> str:
+    if trigger == "resolve":
+        return f"unknown strategy {kwargs.get('strategy')!r} (expected one of {STRATEGIES})"
+    if trigger == "retry":
+        return f"unknown failed_from_state {getattr(item, 'failed_from_state', None)!r}"
+    return "guard refused"
+
+
+def can_fire(item: Any, trigger: str, **kwargs: Any) -> bool:
+    """Whether ``trigger`` would move ``item`` (tried on a copy; ``item`` is untouched)."""
+
+    probe = SimpleNamespace(
+        state=str(item.state), failed_from_state=getattr(item, "failed_from_state", None)
+    )
+    try:
+        fire(probe, trigger, **kwargs)
+    except InvalidTransition:
+        return False
+    return True
+
+
+def mermaid() -> str:
+    """The machine as a Mermaid ``stateDiagram-v2``, generated from its transitions."""
+    lines = ["stateDiagram-v2", f"    [*] --> {State.pending.value}"]
+    for name, event in MACHINE.events.items():
+        for source, transitions in event.transitions.items():
+            for transition in transitions:
+                guards = [getattr(c.func, "label", None) for c in transition.conditions]
+                label = name + "".join(f" [{g}]" for g in guards if g)
+                lines.append(f"    {source} --> {transition.dest} : {label}")
+    lines.extend(f"    {state.value} --> [*]" for state in State if state in FINAL)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,385 @@
+"""Persistence of runs, items and events: claims, leases, fenced transitions, person actions.
+
+Writes go through the writer engine (``BEGIN IMMEDIATE`` on SQLite). Hot paths use SQLAlchemy
+Core on the ORM tables; nothing here loads all items of a run.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from backend.database.session import writer
+from workflows import clock
+from workflows.errors import NotFound
+from workflows.fence import (
+    FINAL_VALUES,
+    ITEM_COLUMNS,
+    ITEMS,
+    RUNS,
+    WORKING_VALUES,
+    fail_crash_loop,
+    item_from_row,
+    write_transition,
+)
+from workflows.machine import WORKING, State, fire
+from workflows.owner import parse_owner, pid_alive
+from workflows.reads import StoreReads
+from workflows.records import WorkItem
+
+_INSERT_CHUNK = 5_000
+
+
+class WorkflowStore(StoreReads):
+    """Runs, items and events of the workflow engine on one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.writer = writer(engine)
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.writer.begin() as conn:
+            yield conn
+
+    # --- runs and items ---------------------------------------------------------------------
+
+    def create_run(
+        self,
+        kind: str,
+        fingerprint: str,
+        options: dict[str, Any],
+        items: Iterable[tuple[str, str | None]],
+        *,
+        max_attempts: int = 5,
+    ) -> int:
+        """Create a run with one ``pending`` item per ``(source_key, sha256)``; its id."""
+        now = clock.now()
+        with self._write() as conn:
+            run_id = conn.execute(
+                insert(RUNS)
+                .values(
+                    kind=kind,
+                    source_fingerprint=fingerprint,
+                    options=options,
+                    created_at=now,
+                    updated_at=now,
+                    finished_at=None,
+                )
+                .returning(RUNS.c.id)
+            ).scalar_one()
+            self._insert_items(conn, run_id, kind, items, max_attempts, skip=set())
+        return int(run_id)
+
+    def add_items(
+        self, run_id: int, items: Iterable[tuple[str, str | None]], *, max_attempts: int = 5
+    ) -> int:
+        """Add ``pending`` items to a run, skipping source keys it already has; how many."""
+        with self._write() as conn:
+            kind = conn.execute(select(RUNS.c.kind).where(RUNS.c.id == run_id)).scalar()
+            if kind is None:
+                raise NotFound(f"no run {run_id}")
+            skip = set(
+                conn.execute(select(ITEMS.c.source_key).where(ITEMS.c.run_id == run_id)).scalars()
+            )
+            added = self._insert_items(conn, run_id, kind, items, max_attempts, skip=skip)
+            if added:
+                conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(finished_at=None))
+        return added
+
+    def _insert_items(
+        self,
+        conn: Connection,
+        run_id: int,
+        kind: str,
+        items: Iterable[tuple[str, str | None]],
+        max_attempts: int,
+        *,
+        skip: set[str],
+    ) -> int:
+        now = clock.now()
+        batch: list[dict[str, Any]] = []
+        added = 0
+        for source_key, sha256 in items:
+            if source_key in skip:
+                continue
+            skip.add(source_key)
+            batch.append(
+                {
+                    "run_id": run_id,
+                    "kind": kind,
+                    "source_key": source_key,
+                    "sha256": sha256,
+                    "status": State.pending.value,
+                    "failed_from_state": None,
+                    "attempts": 0,
+                    "max_attempts": max_attempts,
+                    "crashes": 0,
+                    "next_attempt_at": 0.0,
+                    "warnings": [],
+                    "artifacts": {},
+                    "version": 0,
+                    "updated_at": now,
+                }
+            )
+            if len(batch) >= _INSERT_CHUNK:
+                conn.execute(insert(ITEMS), batch)
+                added += len(batch)
+                batch = []
+        if batch:
+            conn.execute(insert(ITEMS), batch)
+            added += len(batch)
+        return added
+
+    def find_run(self, kind: str, fingerprint: str, *, unfinished_only: bool = True) -> int | None:
+        """Newest run of ``kind`` on ``fingerprint``; with ``unfinished_only`` only a run that
+        still has an item outside the FINAL states (working, conflicted or failed)."""
+        query = select(RUNS.c.id).where(
+            RUNS.c.kind == kind, RUNS.c.source_fingerprint == fingerprint
+        )
+        if unfinished_only:
+            open_items = select(ITEMS.c.id).where(
+                ITEMS.c.run_id == RUNS.c.id, ITEMS.c.status.not_in(FINAL_VALUES)
+            )
+            query = query.where(open_items.exists())
+        with self.engine.connect() as conn:
+            found = conn.execute(query.order_by(RUNS.c.id.desc()).limit(1)).scalar()
+        return None if found is None else int(found)
+
+    # --- claims and leases ------------------------------------------------------------------
+
+    def claim(
+        self, run_id: int | None, owner: str, limit: int, lease_seconds: float
+    ) -> list[WorkItem]:
+        """Lease up to ``limit`` claimable items (``run_id=None``: any run), lowest id first.
+
+        One ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` inside ``BEGIN IMMEDIATE`` on
+        SQLite, with ``FOR UPDATE SKIP LOCKED`` in the subquery on PostgreSQL. Taking over an
+        expired lease counts as a crash; an item whose crashes reach ``max_attempts`` goes
+        ``failed`` with ``crash_loop`` instead of being returned.
+        """
+        now = clock.now()
+        pick = select(ITEMS.c.id).where(
+            ITEMS.c.status.in_(WORKING_VALUES),
+            ITEMS.c.next_attempt_at <= now,
+            or_(ITEMS.c.lease_owner.is_(None), ITEMS.c.lease_expires_at < now),
+        )
+        if run_id is not None:
+            pick = pick.where(ITEMS.c.run_id == run_id)
+        pick = pick.order_by(ITEMS.c.id).limit(limit)
+        if self._postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(ITEMS)
+            .where(ITEMS.c.id.in_(pick.scalar_subquery()))
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + lease_seconds,
+                version=ITEMS.c.version + 1,
+                crashes=ITEMS.c.crashes + case((ITEMS.c.lease_owner.is_not(None), 1), else_=0),
+            )
+            .returning(*ITEM_COLUMNS)
+        )
+        with self._write() as conn:
+            claimed = sorted((item_from_row(r) for r in conn.execute(stmt)), key=lambda i: i.id)
+            looping = [i for i in claimed if i.crashes >= i.max_attempts]
+            for item in looping:
+                fail_crash_loop(conn, item, owner)
+        return [i for i in claimed if i.crashes < i.max_attempts]
+
+    def heartbeat(self, owner: str, lease_seconds: float) -> int:
+        """Extend every lease ``owner`` holds; how many (0 means they were all lost)."""
+        with self._write() as conn:
+            result = conn.execute(
+                update(ITEMS)
+                .where(ITEMS.c.lease_owner == owner)
+                .values(lease_expires_at=clock.now() + lease_seconds)
+            )
+        return int(result.rowcount)
+
+    def release(self, owner: str, item_ids: Iterable[int] | None = None) -> int:
+        """Drop ``owner``'s leases (only on ``item_ids`` when given); how many."""
+        stmt = update(ITEMS).where(ITEMS.c.lease_owner == owner)
+        if item_ids is not None:
+            stmt = stmt.where(ITEMS.c.id.in_(list(item_ids)))
+        with self._write() as conn:
+            result = conn.execute(stmt.values(lease_owner=None, lease_expires_at=None))
+        return int(result.rowcount)
+
+    def reclaim_dead(self, owner_host: str | None = None) -> int:
+        """Release at once the leases of dead processes on this host; how many items.
+
+        Each such item counts a crash; one whose crashes reach ``max_attempts`` goes ``failed``
+        with ``crash_loop``.
+        """
+        host = owner_host if owner_host is not None else socket.gethostname()
+        with self.engine.connect() as conn:
+            owners = conn.execute(
+                select(ITEMS.c.lease_owner).where(ITEMS.c.lease_owner.is_not(None)).distinct()
+            ).scalars()
+            dead = []
+            for owner in owners:
+                parsed = parse_owner(owner)
+                if parsed is not None and parsed[0] == host and not pid_alive(parsed[1]):
+                    dead.append(owner)
+        if not dead:
+            return 0
+        stmt = (
+            update(ITEMS)
+            .where(ITEMS.c.lease_owner.in_(dead))
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                crashes=ITEMS.c.crashes + 1,
+                version=ITEMS.c.version + 1,
+            )
+            .returning(*ITEM_COLUMNS)
+        )
+        with self._write() as conn:
+            reclaimed = sorted((item_from_row(r) for r in conn.execute(stmt)), key=lambda i: i.id)
+            for item in reclaimed:
+                if item.crashes >= item.max_attempts and item.state in WORKING:
+                    fail_crash_loop(conn, item, None)
+        return len(reclaimed)
+
+    # --- transitions ------------------------------------------------------------------------
+
+    def commit_transition(
+        self,
+        session: Session,
+        item: WorkItem,
+        owner: str,
+        trigger: str,
+        from_state: str,
+        to_state: str,
+        *,
+        error_code: str | None = None,
+        error: str | None = None,
+        detail: dict[str, Any] | None = None,
+        next_attempt_at: float | None = None,
+        keep_lease: bool = True,
+        attempt: int | None = None,
+    ) -> bool:
+        """Write ``item``'s new state and its event inside the caller's transaction.
+
+        Fenced on ``lease_owner = owner`` and ``version``: returns False (writing nothing) when
+        the lease was lost; the caller then rolls back the item's savepoint.
+        """
+        return write_transition(
+            session.connection(),
+            item,
+            trigger,
+            from_state,
+            to_state,
+            owner=owner,
+            error_code=error_code,
+            error=error,
+            detail=detail,
+            next_attempt_at=next_attempt_at,
+            keep_lease=keep_lease,
+            attempt=attempt,
+        )
+
+    def record_backoff(
+        self,
+        item: WorkItem,
+        owner: str,
+        error: str,
+        next_attempt_at: float,
+        *,
+        error_code: str = "transient",
+    ) -> bool:
+        """After a transient error: store attempts and error, release the lease, and write a
+        ``backoff`` event (same from and to state). Fenced like a transition."""
+        with self._write() as conn:
+            return write_transition(
+                conn,
+                item,
+                "backoff",
+                item.state,
+                item.state,
+                owner=owner,
+                error_code=error_code,
+                error=error,
+                detail={"next_attempt_at": next_attempt_at},
+                next_attempt_at=next_attempt_at,
+                keep_lease=False,
+            )
+
+    # --- person-driven actions --------------------------------------------------------------
+
+    def _locked_item(self, conn: Connection, item_id: int) -> WorkItem:
+        query = select(*ITEM_COLUMNS).where(ITEMS.c.id == item_id)
+        if self._postgres:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"no migration item {item_id}")
+        return item_from_row(row)
+
+    def _retry(self, conn: Connection, item: WorkItem) -> None:
+        from_state, to_state = fire(item, "retry")
+        item.attempts = 0
+        item.crashes = 0
+        write_transition(
+            conn,
+            item,
+            "retry",
+            from_state,
+            to_state,
+            owner=None,
+            next_attempt_at=0.0,
+            keep_lease=False,
+        )
+        _reopen_run(conn, item.run_id)
+
+    def retry_item(self, item_id: int) -> WorkItem:
+        """Send a failed item back to the state it failed from, with fresh attempts."""
+        with self._write() as conn:
+            item = self._locked_item(conn, item_id)
+            self._retry(conn, item)
+        return item
+
+    def retry_run(self, run_id: int) -> list[int]:
+        """Retry every failed item of a run; their ids."""
+        with self._write() as conn:
+            ids = list(
+                conn.execute(
+                    select(ITEMS.c.id)
+                    .where(ITEMS.c.run_id == run_id, ITEMS.c.status == State.failed.value)
+                    .order_by(ITEMS.c.id)
+                ).scalars()
+            )
+            for item_id in ids:
+                self._retry(conn, self._locked_item(conn, item_id))
+        return ids
+
+    def resolve_item(self, item_id: int, strategy: str) -> WorkItem:
+        """Resolve a conflicted item with ``strategy`` (stored on the item and in the event)."""
+        with self._write() as conn:
+            item = self._locked_item(conn, item_id)
+            from_state, to_state = fire(item, "resolve", strategy=strategy)
+            item.strategy = strategy
+            write_transition(
+                conn,
+                item,
+                "resolve",
+                from_state,
+                to_state,
+                owner=None,
+                detail={"strategy": strategy},
+                keep_lease=False,
+            )
+            if to_state in WORKING:
+                _reopen_run(conn, item.run_id)
+        return item
+
+
+def _reopen_run(conn: Connection, run_id: int) -> None:
+    conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(finished_at=None))
