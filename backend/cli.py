@@ -339,5 +339,45 @@ def graph() -> None:
     click.echo(mermaid())
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the HTTP API with waitress (loopback only unless MODEL_MIGRATE_API_TOKEN is set)."""
+    import waitress
+
+    from backend.app import MAX_BODY_BYTES, create_app
+    from backend.server.security import is_loopback
+
+    settings: Settings = ctx.obj
+    if not is_loopback(host) and not settings.api_token:
+        console.print(
+            f"[red]error[/red]: refusing to serve on non-loopback address {host}: "
+            "set MODEL_MIGRATE_API_TOKEN so every request needs a Bearer token"
+        )
+        sys.exit(EXIT_BAD_INPUT)
+    hosts = [*(settings.allowed_hosts or []), host]
+    settings = settings.model_copy(update={"allowed_hosts": hosts})
+    try:
+        app = create_app(settings)
+    except MigrationError as exc:
+        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        sys.exit(EXIT_BAD_INPUT)
+    console.print(f"serving on http://{host}:{port} (data dir {settings.data_dir})")
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        # One request thread: the service caches a legacy reader (a sqlite3 connection, bound
+        # to the thread that opened it) per run, so batches must run on one thread.
+        threads=1,
+        # Above the app's 1 MiB cap, so oversized bodies get the app's JSON 413; waitress
+        # answers (in plain text) only past this outer limit.
+        max_request_body_size=16 * MAX_BODY_BYTES,
+        ident="model-migrate",
+    )
+
+
 if __name__ == "__main__":
     main()

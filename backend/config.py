@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     import_roots: list[Path] | None = None
     api_token: str | None = None
+    allowed_hosts: list[str] | None = None
     webp_method: int = Field(default=4, ge=0, le=6)
     batch_size: int = Field(default=64, ge=1, le=10_000)
     max_attempts: int = Field(default=5, ge=1, le=100)
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(":") if part.strip()] or None
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()] or None
         return value
 
     @property

@@ -156,3 +156,12 @@ class LegacyMigrationResult(Record):
     db_migration: dict[str, int]
     counts: dict[str, int]
     backup_path: str | None = None
+
+
+class HealthRecord(Record):
+    """Whether the library database answers, and at which schema revision."""
+
+    ok: bool
+    database: bool
+    schema_revision: str | None
+    head_revision: str

@@ -10,6 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from backend.config import Settings
 from backend.database import schema
 from backend.database.migration import pending_files, promotion_service
@@ -25,6 +27,7 @@ from backend.database.migration.records import ItemWarning, PendingModelRecord
 from backend.database.migration.run_records import (
     AdvanceResult,
     EventRecord,
+    HealthRecord,
     ItemDetail,
     ItemPage,
     ItemRecord,
@@ -292,6 +295,17 @@ class MigrationService:
         )
 
     # --- inspecting ---------------------------------------------------------------------------
+
+    def health(self) -> HealthRecord:
+        """Whether the library database answers, and whether its schema is at head."""
+        head = schema.head_revision()
+        try:
+            revision = schema.current_revision(self.engine)
+        except SQLAlchemyError:
+            return HealthRecord(ok=False, database=False, schema_revision=None, head_revision=head)
+        return HealthRecord(
+            ok=revision == head, database=True, schema_revision=revision, head_revision=head
+        )
 
     def run_status(self, run_id: int) -> RunStatusRecord:
         """Counts per state, done/total, rate, ETA and whether the run can resume."""
