@@ -369,9 +369,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         app,
         host=host,
         port=port,
-        # One request thread: the service caches a legacy reader (a sqlite3 connection, bound
-        # to the thread that opened it) per run, so batches must run on one thread.
-        threads=1,
+        # Each request thread gets its own driver (lease owner) and legacy readers.
+        threads=4,
         # Above the app's 1 MiB cap, so oversized bodies get the app's JSON 413; waitress
         # answers (in plain text) only past this outer limit.
         max_request_body_size=16 * MAX_BODY_BYTES,

@@ -328,7 +328,9 @@ class LegacyReader:
         self._images_real = os.path.realpath(self.images_dir)
         uri = f"file:{urllib.parse.quote(str(self.db_path))}?mode=ro"
         try:
-            self._conn = sqlite3.connect(uri, uri=True)
+            # Used by one thread at a time (the service keeps one reader per thread), but it
+            # may be closed by the thread that shuts the service down.
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         except sqlite3.Error as e:
             raise LegacyDatabaseError(f"cannot open legacy database {self.db_path}: {e}") from e
         self._conn.text_factory = _text

@@ -5,6 +5,7 @@ It takes primitives and returns pydantic records; callers never see sessions or 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -62,7 +63,9 @@ class MigrationService:
         self.sessions = make_session_factory(self.engine)
         self.write_sessions = make_session_factory(writer(self.engine))
         self.store = WorkflowStore(self.engine)
-        self._readers: dict[int, LegacyReader] = {}
+        self._readers: dict[tuple[int, int], LegacyReader] = {}
+        self._readers_lock = threading.Lock()
+        self._thread = threading.local()
         self._options: dict[int, dict[str, Any]] = {}
         self.env = StepEnv(
             sessions=self.sessions,
@@ -75,25 +78,26 @@ class MigrationService:
             hash_cache=HashCache(self.write_sessions),
         )
         self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
-        self._driver: Driver | None = None
 
     def close(self) -> None:
         """Close legacy readers and the engine's connections."""
-        for reader in self._readers.values():
-            reader.close()
-        self._readers.clear()
+        with self._readers_lock:
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
         self.engine.dispose()
 
     # --- composition helpers ------------------------------------------------------------------
 
     @property
     def driver(self) -> Driver:
-        """This process's driver (one lease owner per service)."""
-        if self._driver is None:
-            self._driver = Driver(
-                self.engine, self.steps, lease_seconds=self.settings.lease_seconds
-            )
-        return self._driver
+        """This thread's driver: one lease owner per thread, so concurrent requests never
+        release each other's leases."""
+        driver: Driver | None = getattr(self._thread, "driver", None)
+        if driver is None:
+            driver = Driver(self.engine, self.steps, lease_seconds=self.settings.lease_seconds)
+            self._thread.driver = driver
+        return driver
 
     def _run_info(self, run_id: int) -> RunInfo:
         try:
@@ -107,12 +111,16 @@ class MigrationService:
         return self._options[run_id]
 
     def _reader_for_run(self, run_id: int) -> LegacyReader:
-        if run_id not in self._readers:
+        """A legacy reader per (run, thread): a sqlite3 connection is bound to its thread."""
+        key = (run_id, threading.get_ident())
+        with self._readers_lock:
+            reader = self._readers.get(key)
+        if reader is None:
             options = self._run_options(run_id)
-            self._readers[run_id] = LegacyReader(
-                Path(options["legacy_db"]), Path(options["images_dir"])
-            )
-        return self._readers[run_id]
+            reader = LegacyReader(Path(options["legacy_db"]), Path(options["images_dir"]))
+            with self._readers_lock:
+                self._readers[key] = reader
+        return reader
 
     def _backup_if_needed(self, label: str) -> str | None:
         db_file = sqlite_path(self.engine)
