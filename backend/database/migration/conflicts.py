@@ -45,7 +45,8 @@ def combine(existing: ModelRecord, incoming: ModelRecord, strategy: Strategy) ->
     old, new = existing.meta, incoming.meta
     extra = dict(old.extra)
     for key, value in new.extra.items():
-        extra[key] = _pick(extra.get(key), value, strategy)
+        # A key only the incoming model has is taken as is (even when empty: never None).
+        extra[key] = _pick(extra[key], value, strategy) if key in extra else value
     meta = MetaJson(
         description=_pick(old.description, new.description, strategy),
         community_links=_pick(old.community_links, new.community_links, strategy),

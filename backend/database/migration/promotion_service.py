@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backend.database.migration import pending_files
 from backend.database.migration.conflicts import Strategy
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.library import LibraryRepository
@@ -69,26 +72,77 @@ def _describe(item: WorkItem | None, pending_id: int, result: PromotionResult) -
         result.failed.append(FailedEntry(id=pending_id, error=message))
 
 
+def remove_promoted_originals(service: MigrationService) -> int:
+    """Remove originals left behind by promoted or deleted pending models; how many.
+
+    The originals of a promoted (or deleted) pending model are removed after the commit; a
+    process killed between the two leaves them on disk with no pending row. They are the
+    ``remove_files`` of finished promotion items that no pending row references any more.
+    """
+    pending_dir = service.env.pending_dir
+    if not pending_dir.is_dir():
+        return 0
+    on_disk = {entry.name for entry in pending_dir.iterdir() if entry.is_file()}
+    if not on_disk:
+        return 0
+    with service.sessions() as session:
+        loose = on_disk - LibraryRepository(session).pending_image_names()
+    if not loose:
+        return 0
+    finished: set[str] = set()
+    for run in service.store.runs():
+        if run.kind != PROMOTION:
+            continue
+        for state in ("promoted", "deleted"):
+            after: int | None = None
+            while True:
+                page = service.store.items(run.id, state, 1000, after)
+                for item in page:
+                    finished.update(str(n) for n in item.artifacts.get("remove_files", []))
+                if len(page) < 1000:
+                    break
+                after = page[-1].id
+    return pending_files.remove(pending_dir, sorted(loose & finished))
+
+
+@contextmanager
+def _run_lock(service: MigrationService) -> Iterator[None]:
+    """Serialize finding-or-creating the open promotion run across the processes of a library.
+
+    Without it two ``promote`` commands started together both find no open run and create one
+    each, with an item per pending model in both: every model would be handled twice.
+    """
+    service.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(service.settings.data_dir / ".promotion-run.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def start_promotion_run(
     service: MigrationService, ids: Sequence[int] | None, strategy: str | None = None
 ) -> RunRecord:
     """Add pending models (all when ``ids`` is None) to the open promotion run for
     ``strategy``, creating the run when none is open."""
     chosen = _parse(strategy)
-    with service.sessions() as session:
-        known = LibraryRepository(session).pending_rows_hashes()
-    wanted = sorted(known) if ids is None else [i for i in ids if i in known]
-    items = [(str(i), known[i]) for i in wanted]
+    remove_promoted_originals(service)
     fingerprint = f"pending:{chosen.value if chosen else 'none'}"
-    run_id = service.store.find_run(PROMOTION, fingerprint)
-    if run_id is None:
-        options = {"on_conflict": chosen.value if chosen else None}
-        options["backup_path"] = service._backup_if_needed("before-promotion")
-        run_id = service.store.create_run(
-            PROMOTION, fingerprint, options, items, max_attempts=service.settings.max_attempts
-        )
-    else:
-        service.store.add_items(run_id, items, max_attempts=service.settings.max_attempts)
+    with _run_lock(service):
+        with service.sessions() as session:
+            known = LibraryRepository(session).pending_rows_hashes()
+        wanted = sorted(known) if ids is None else [i for i in ids if i in known]
+        items = [(str(i), known[i]) for i in wanted]
+        run_id = service.store.find_run(PROMOTION, fingerprint)
+        if run_id is None:
+            options = {"on_conflict": chosen.value if chosen else None}
+            options["backup_path"] = service._backup_if_needed("before-promotion")
+            run_id = service.store.create_run(
+                PROMOTION, fingerprint, options, items, max_attempts=service.settings.max_attempts
+            )
+        else:
+            service.store.add_items(run_id, items, max_attempts=service.settings.max_attempts)
     return service.get_run(run_id)
 
 
@@ -104,6 +158,7 @@ def promote_batch(
     Bad or unknown ids are failed entries; they never abort the batch.
     """
     _parse(strategy)
+    remove_promoted_originals(service)
     with service.sessions() as session:
         known = set(LibraryRepository(session).pending_ids())
     requested: Sequence[Any] = sorted(known) if ids is None else ids

@@ -236,7 +236,10 @@ def legacy_images(env: StepEnv) -> StepFn:
         rendered = render_images(item, sha256, sources, env.images_dir, env.webp_method)
 
         def apply(session: Session, item: WorkItem) -> Transition:
-            append = item.artifacts.get("image_mode") == "append"
+            # "new": this item created the model, so its images go after any a duplicate row
+            # with --on-conflict override|merge appended meanwhile (none: seqs 0..k-1 as ever).
+            # Only "replace" (a re-run over the same source) rewrites seqs 0..k-1 in place.
+            append = item.artifacts.get("image_mode") in ("append", "new")
             publish_images(
                 LibraryRepository(session), item, sha256, rendered, env.images_dir, append=append
             )

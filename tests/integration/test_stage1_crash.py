@@ -1,0 +1,170 @@
+"""kill -9 of `model-migrate legacy` at 20+ checkpoints, resumed: equal to a clean run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from backend.config import Settings
+from backend.database.migration import service as service_module
+from backend.database.migration import step_support
+from backend.database.migration.faults import ENV as KILL_ENV
+from backend.database.migration.service import MigrationService
+from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
+from tests.helpers.library_snapshot import (
+    LibrarySnapshot,
+    orphan_problems,
+    snapshot_library,
+    snapshot_tree,
+)
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BATCH = "4"
+MAX_RERUNS = 6
+
+
+def cli_env(data_dir: Path, kill_at: int | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
+    env["MODEL_MIGRATE_DATA_DIR"] = str(data_dir)
+    env["MODEL_MIGRATE_DATABASE_URL"] = f"sqlite:///{data_dir}/library.sqlite3"
+    if kill_at is not None:
+        env[KILL_ENV] = str(kill_at)
+    return env
+
+
+def run_cli(args: list[str], data_dir: Path, kill_at: int | None = None) -> int:
+    proc = subprocess.run(
+        [sys.executable, "-m", "backend.cli", *args],
+        env=cli_env(data_dir, kill_at),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode not in (0, 3, -9):
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc.returncode
+
+
+def resume_until_done(args: list[str], data_dir: Path) -> int:
+    for _ in range(MAX_RERUNS):
+        code = run_cli(args, data_dir)
+        if code in (0, 3):
+            return code
+    raise AssertionError(f"not done after {MAX_RERUNS} reruns")
+
+
+@dataclass
+class Baseline:
+    lib: LegacyLibrary
+    legacy_tree: dict[str, str]
+    clean: LibrarySnapshot
+    clean_code: int
+    checkpoints: list[str]
+
+
+def count_checkpoints(lib: LegacyLibrary, data_dir: Path) -> list[str]:
+    """Names of the checkpoints a clean run passes, in order (in-process, same batch size)."""
+    names: list[str] = []
+    mp = pytest.MonkeyPatch()
+    mp.setattr(step_support, "checkpoint", names.append)
+    mp.setattr(service_module, "checkpoint", names.append)
+    try:
+        service = MigrationService(Settings(data_dir=data_dir, database_url=None))
+        try:
+            run = service.start_legacy_run(lib.db_path, lib.images_dir)
+            service.run_until_done(run.id, batch_size=int(BATCH))
+        finally:
+            service.close()
+    finally:
+        mp.undo()
+    return names
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baseline]:
+    root = tmp_path_factory.mktemp("stage1crash")
+    lib = make_legacy_library(root / "legacy")
+    tree = snapshot_tree(lib.root)
+    clean_dir = root / "clean"
+    code = run_cli(legacy_args(lib), clean_dir)
+    clean = snapshot_library(clean_dir, f"sqlite:///{clean_dir}/library.sqlite3")
+    names = count_checkpoints(lib, root / "counted")
+    yield Baseline(lib, tree, clean, code, names)
+    assert snapshot_tree(lib.root) == tree, "the legacy library was modified"
+
+
+def legacy_args(lib: LegacyLibrary) -> list[str]:
+    return ["legacy", str(lib.db_path), str(lib.images_dir), "--batch-size", BATCH, "--json"]
+
+
+def kill_points(names: list[str]) -> list[int]:
+    """24+ checkpoint numbers (1-based) spread over the run, every tier_published kind included."""
+    total = len(names)
+    spread = {1 + (i * (total - 1)) // 19 for i in range(20)}
+    published = [i + 1 for i, n in enumerate(names) if n == "tier_published"]
+    committed = [i + 1 for i, n in enumerate(names) if n == "batch_committed"]
+    rendered = [i + 1 for i, n in enumerate(names) if n == "image_rendered"]
+    extra = published[:: max(1, len(published) // 6)] + committed[:3] + rendered[::6]
+    return sorted(spread | set(extra))
+
+
+def test_clean_run_passes_enough_checkpoints(baseline: Baseline) -> None:
+    names = baseline.checkpoints
+    assert baseline.clean_code == 3  # the duplicate-hash row waits for a decision
+    assert {"image_rendered", "tier_published", "batch_committed"} <= set(names)
+    assert len(kill_points(names)) >= 20
+    assert orphan_problems(baseline.clean) == []
+    assert len(baseline.clean.models) == len(baseline.lib.rows) - 3
+
+
+def test_kill_nine_anywhere_then_resume_gives_the_clean_library(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    points = kill_points(baseline.checkpoints)
+    assert len(points) >= 20
+    landed: set[str] = set()
+    failures: list[str] = []
+    for n in points:
+        data = tmp_path / f"kill{n}"
+        code = run_cli(legacy_args(baseline.lib), data, kill_at=n)
+        assert code == -9, f"checkpoint {n} ({baseline.checkpoints[n - 1]}) did not kill"
+        landed.add(baseline.checkpoints[n - 1])
+        final = resume_until_done(legacy_args(baseline.lib), data)
+        snap = snapshot_library(data, f"sqlite:///{data}/library.sqlite3")
+        if final != baseline.clean_code:
+            failures.append(f"kill at {n}: exit {final}")
+        if snap != baseline.clean:
+            failures.append(
+                f"kill at {n} ({baseline.checkpoints[n - 1]}): {_diff(snap, baseline.clean)}"
+            )
+        problems = orphan_problems(snap)
+        if problems:
+            failures.append(f"kill at {n}: {problems[:5]}")
+        leftovers = [
+            p
+            for p in (data / "images").rglob("*")
+            if p.is_file() and (".staging" in p.parts or p.name.endswith(".tmp"))
+        ]
+        if leftovers:
+            failures.append(f"kill at {n}: leftovers {leftovers[:3]}")
+    assert failures == []
+    assert {"image_rendered", "tier_published", "batch_committed"} <= landed
+    assert snapshot_tree(baseline.lib.root) == baseline.legacy_tree
+
+
+def _diff(a: LibrarySnapshot, b: LibrarySnapshot) -> str:
+    parts = []
+    for field in ("models", "tags", "model_tags", "pending", "db_meta", "files"):
+        x, y = {str(r) for r in getattr(a, field)}, {str(r) for r in getattr(b, field)}
+        if x != y:
+            parts.append(f"{field}: +{sorted(x - y)[:2]} -{sorted(y - x)[:2]}")
+    return "; ".join(parts)
