@@ -7,7 +7,7 @@ Core on the ORM tables; nothing here loads all items of a run.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -360,12 +360,23 @@ class WorkflowStore(StoreReads):
                 self._retry(conn, self._locked_item(conn, item_id))
         return ids
 
-    def resolve_item(self, item_id: int, strategy: str) -> WorkItem:
-        """Resolve a conflicted item with ``strategy`` (stored on the item and in the event)."""
+    def resolve_item(
+        self,
+        item_id: int,
+        strategy: str,
+        on_resolve: Callable[[Connection, WorkItem], None] | None = None,
+    ) -> WorkItem:
+        """Resolve a conflicted item with ``strategy`` (stored on the item and in the event).
+
+        ``on_resolve`` runs inside the same transaction, after the move was allowed and before
+        it is written, so a decision's side effects commit together with it.
+        """
         with self._write() as conn:
             item = self._locked_item(conn, item_id)
             from_state, to_state = fire(item, "resolve", strategy=strategy)
             item.strategy = strategy
+            if on_resolve is not None:
+                on_resolve(conn, item)
             write_transition(
                 conn,
                 item,

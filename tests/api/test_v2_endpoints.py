@@ -303,11 +303,6 @@ def test_scan_of_a_missing_dir_is_a_422_naming_it(client: FlaskClient, tmp_path:
     assert str(missing) in error["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service bug, reported: promotion_service.scan stats a dangling symlink "
-    "(FileNotFoundError → 500); remove this mark once scan skips unreadable entries",
-)
 def test_scan_skips_a_dangling_symlink(client: FlaskClient, tmp_path: Path) -> None:
     folder = tmp_path / "models"
     folder.mkdir()

@@ -418,11 +418,6 @@ def test_two_services_starting_a_promotion_at_the_same_moment_share_one_run(
     assert runs["a"] == runs["b"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.resolve commits the item `deleted` before _delete_pending removes the row in "
-    "a second transaction: a crash between them leaves the pending row of a deleted item",
-)
 def test_a_crash_right_after_resolve_delete_leaves_no_pending_row(
     copy_lib: CopyLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -431,22 +426,26 @@ def test_a_crash_right_after_resolve_delete_leaves_no_pending_row(
     service = make_service(data)
     try:
         pid = pending_id_for(service, copy_lib.copy.path)
+        originals = service.pending_model(pid).meta.images
         result = service.promote_batch([pid])
         assert result.run_id is not None and result.conflict
         item = service.store.item_by_source(result.run_id, str(pid))
         assert item is not None
 
-        def killed(pending_id: int) -> None:
-            raise KeyboardInterrupt  # the process dies here
+        def killed(*_args: object, **_kwargs: object) -> int:
+            raise KeyboardInterrupt  # the process dies after the commit, before file removal
 
-        monkeypatch.setattr(service, "_delete_pending", killed)
+        monkeypatch.setattr("backend.database.migration.service.pending_files.remove", killed)
         with pytest.raises(KeyboardInterrupt):
             service.resolve(item.id, "delete")
         monkeypatch.undo()
+        left_after_crash = [p.path for p in service.pending_models()]
         service.promote_batch(None)  # the next command of the user
         state = service.item_detail(item.id).item.state
         left = [p.path for p in service.pending_models()]
     finally:
         service.close()
     assert state == "deleted"
+    assert copy_lib.copy.path not in left_after_crash
+    assert not any((data / "images" / "pending" / name).exists() for name in originals)
     assert copy_lib.copy.path not in left

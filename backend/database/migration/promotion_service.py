@@ -192,7 +192,11 @@ def scan(
             if path in known:
                 skipped += 1
                 continue
-            stat = file.stat()
+            try:
+                stat = file.stat()
+            except OSError:
+                skipped += 1  # a dangling symlink or a file removed while scanning
+                continue
             repo.upsert_pending(
                 path=path,
                 name=file.stem,

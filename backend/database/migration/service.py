@@ -11,7 +11,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.database import schema
@@ -378,22 +380,13 @@ class MigrationService:
         item = self._item(item_id)
         if chosen is Strategy.DELETE and item.kind == LEGACY:
             raise InvalidInputError("delete applies to pending models; use ignore for legacy rows")
+        on_resolve = _delete_pending_row if chosen is Strategy.DELETE else None
         try:
-            resolved = self.store.resolve_item(item_id, chosen.value)
+            resolved = self.store.resolve_item(item_id, chosen.value, on_resolve)
         except InvalidTransition as exc:
             raise WrongStateError(str(exc)) from exc
-        if chosen is Strategy.DELETE:
-            self._delete_pending(int(item.source_key))
+        pending_files.remove(self.env.pending_dir, resolved.artifacts.get("remove_files", []))
         return _item_record(resolved)
-
-    def _delete_pending(self, pending_id: int) -> None:
-        with self.write_sessions() as session, session.begin():
-            repo = LibraryRepository(session)
-            row = repo.get_pending(pending_id)
-            if row is None:
-                return
-            repo.delete_pending(pending_id)
-        pending_files.remove(self.env.pending_dir, row.meta.images)
 
     # --- records ------------------------------------------------------------------------------
 
@@ -458,6 +451,17 @@ _STATES = (
     "ignored",
     "deleted",
 )
+
+
+def _delete_pending_row(conn: Connection, item: WorkItem) -> None:
+    """Inside the resolve transaction: drop the pending row; its originals go after commit."""
+    with Session(bind=conn) as session:
+        repo = LibraryRepository(session)
+        row = repo.get_pending(int(item.source_key))
+        if row is not None:
+            repo.delete_pending(row.id)
+            item.artifacts["remove_files"] = list(row.meta.images)
+        session.flush()
 
 
 def _item_record(item: WorkItem) -> ItemRecord:
