@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -76,12 +76,37 @@ class LibraryRepository:
             self.session.execute(update(Model).where(Model.sha256 == record.sha256).values(values))
         self.session.expire_all()
 
+    def model_meta(self, sha256: str) -> MetaJson | None:
+        """Only the meta_json of a model (no tags, no other columns)."""
+        text = self.session.scalar(select(Model.meta_json).where(Model.sha256 == sha256))
+        return None if text is None else MetaJson.model_validate_json(text)
+
+    def model_path(self, sha256: str) -> str | None:
+        """Only the path of a model, or None when the hash is not in the library."""
+        return self.session.scalar(select(Model.path).where(Model.sha256 == sha256))
+
+    def insert_model(self, record: ModelRecord) -> None:
+        """Insert a model the caller knows is new (tags are synced separately)."""
+        self.session.execute(
+            insert(Model).values(
+                sha256=record.sha256,
+                path=record.path,
+                name=record.name,
+                type=record.type,
+                size_bytes=record.size_bytes,
+                created_at=record.created_at,
+                meta_json=record.meta.model_dump_json(),
+            )
+        )
+
     def set_images_count(self, sha256: str, count: int) -> None:
         """Store ``images_count`` in the model's meta_json."""
-        model = self.get_model(sha256)
-        if model is None:
+        meta = self.model_meta(sha256)
+        if meta is None:
             raise LookupError(f"model {sha256} does not exist")
-        meta = model.meta.model_copy(update={"images_count": count})
+        if meta.images_count == count:
+            return
+        meta = meta.model_copy(update={"images_count": count})
         self.session.execute(
             update(Model).where(Model.sha256 == sha256).values(meta_json=meta.model_dump_json())
         )
@@ -102,10 +127,17 @@ class LibraryRepository:
         return {name: tag_id for name, tag_id in rows}
 
     def add_model_tags(self, sha256: str, names: Iterable[str]) -> None:
-        """Union the named tags into the model's tags."""
-        ids = self.ensure_tags(names)
-        _insert_ignore(
-            self.session, ModelTag, [{"model_hash": sha256, "tag_id": i} for i in ids.values()]
+        """Union the named tags into the model's tags (two statements, whatever the count)."""
+        wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
+        if not wanted:
+            return
+        _insert_ignore(self.session, Tag, [{"name": n} for n in wanted])
+        links = select(literal(sha256), Tag.id).where(Tag.name.in_(wanted))
+        builder = (
+            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        self.session.execute(
+            builder(ModelTag).from_select(["model_hash", "tag_id"], links).on_conflict_do_nothing()
         )
 
     def model_tags(self, sha256: str) -> list[str]:

@@ -24,6 +24,7 @@ from backend.database.migration.errors import InvalidInputError, NotFoundError, 
 from backend.database.migration.faults import checkpoint
 from backend.database.migration.hashing import HashCache
 from backend.database.migration.legacy import LegacyPreflight, LegacyReader
+from backend.database.migration.legacy_cache import PrefetchingRows
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.promotion import PROMOTION, promotion_steps
 from backend.database.migration.records import ItemWarning, PendingModelRecord
@@ -65,7 +66,7 @@ class MigrationService:
         self.sessions = make_session_factory(self.engine)
         self.write_sessions = make_session_factory(writer(self.engine))
         self.store = WorkflowStore(self.engine)
-        self._readers: dict[tuple[int, int], LegacyReader] = {}
+        self._readers: dict[tuple[int, int], PrefetchingRows] = {}
         self._readers_lock = threading.Lock()
         self._thread = threading.local()
         self._options: dict[int, dict[str, Any]] = {}
@@ -112,14 +113,16 @@ class MigrationService:
             self._options[run_id] = dict(self._run_info(run_id).options)
         return self._options[run_id]
 
-    def _reader_for_run(self, run_id: int) -> LegacyReader:
+    def _reader_for_run(self, run_id: int) -> PrefetchingRows:
         """A legacy reader per (run, thread): a sqlite3 connection is bound to its thread."""
         key = (run_id, threading.get_ident())
         with self._readers_lock:
             reader = self._readers.get(key)
         if reader is None:
             options = self._run_options(run_id)
-            reader = LegacyReader(Path(options["legacy_db"]), Path(options["images_dir"]))
+            reader = PrefetchingRows(
+                LegacyReader(Path(options["legacy_db"]), Path(options["images_dir"]))
+            )
             with self._readers_lock:
                 self._readers[key] = reader
         return reader

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.hashing import HashCache
-from backend.database.migration.legacy import LegacyReader
+from backend.database.migration.legacy_cache import PrefetchingRows
 
 
 @dataclass
@@ -22,6 +22,6 @@ class StepEnv:
     images_dir: Path
     pending_dir: Path
     webp_method: int
-    reader_for_run: Callable[[int], LegacyReader]
+    reader_for_run: Callable[[int], PrefetchingRows]
     run_options: Callable[[int], dict[str, Any]]
     hash_cache: HashCache

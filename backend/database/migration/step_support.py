@@ -47,6 +47,9 @@ def render_images(
 
     Bad images become warnings on the item; they never fail it.
     """
+    sources = list(sources)
+    if not sources:
+        return 0
     staging = staging_dir(images_dir, item.id)
     shutil.rmtree(staging, ignore_errors=True)
     rendered = 0
@@ -80,10 +83,13 @@ def publish_images(
     another writer. ``append`` numbers after the model's current images; otherwise the
     staged images are seqs 0..k-1 (a re-import of the same source rewrites the same files).
     """
-    model = repo.get_model(sha256)
-    if model is None:
+    if rendered == 0:
+        item.artifacts["image_seqs"] = []
+        return []  # images_count is unchanged whether appending or replacing
+    meta = repo.model_meta(sha256)
+    if meta is None:
         raise StepError("model_missing", f"model {sha256} is not in the library")
-    current = model.meta.images_count
+    current = meta.images_count
     base = current if append else 0
     staging = staging_dir(images_dir, item.id)
     for index in range(rendered):
@@ -103,10 +109,10 @@ def publish_images(
 
 def verify_images(repo: LibraryRepository, sha256: str, images_dir: Path) -> int:
     """Check that every tier of every counted image is on disk; returns images_count."""
-    model = repo.get_model(sha256)
-    if model is None:
+    meta = repo.model_meta(sha256)
+    if meta is None:
         raise StepError("model_missing", f"model {sha256} is not in the library")
-    count = model.meta.images_count
+    count = meta.images_count
     missing = [
         tier_file_name(sha256, seq, tier)
         for seq in range(count)

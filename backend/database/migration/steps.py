@@ -138,16 +138,18 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
     def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
         repo = LibraryRepository(session)
         incoming = to_model_record(row, sha256)
-        existing = repo.get_model(sha256)
+        existing_path = repo.model_path(sha256)
         duplicate = winner is not None and winner != row.legacy_id
         if duplicate and strategy in WRITING_STRATEGIES:
             state = _winner_state(session, item.run_id, winner)
-            if state in (State.pending, State.imported) and existing is None:
+            if state in (State.pending, State.imported) and existing_path is None:
                 raise TransientError(f"waiting for legacy row {winner} to import first")
-        if existing is None:
-            repo.save_model(incoming)
+        if existing_path is None:
+            repo.insert_model(incoming)
             item.artifacts["image_mode"] = "new"
             return "import_model"
+        existing = repo.get_model(sha256)
+        assert existing is not None
         if not duplicate and existing.path == incoming.path:
             kept = existing.meta.images_count
             repo.save_model(
