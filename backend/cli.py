@@ -24,6 +24,7 @@ from backend.cli_output import (
     print_promotion,
     print_status,
 )
+from backend.cli_verify import verify
 from backend.config import Settings
 from backend.database.migration.errors import MigrationError
 from backend.database.migration.run_records import RunStatusRecord
@@ -377,6 +378,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         ident="model-migrate",
     )
 
+
+main.add_command(verify)
 
 if __name__ == "__main__":
     main()

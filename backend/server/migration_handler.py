@@ -116,6 +116,11 @@ def run_status(run_id: int) -> Json:
     return service().run_status(run_id).model_dump(mode="json")
 
 
+@bp.get("/api/migration/runs/<id:run_id>/audit")
+def audit_run(run_id: int) -> Json:
+    return service().audit(run_id).model_dump(mode="json")
+
+
 @bp.post("/api/migration/runs/<id:run_id>/advance")
 def advance(run_id: int) -> Json:
     body = parse_body(AdvanceRequest)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from backend.database.migration.audit_records import AuditReport
 from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.run_records import (
     AdvanceResult,
@@ -90,6 +91,9 @@ OPERATIONS: tuple[Operation, ...] = (
               ids=("run_id",), errors=(404, *BODY_ERRORS)),
     Operation("get", "/api/migration/runs/{run_id}/items", "listItems",
               "A keyset page of a run's items", ItemPage, query=ItemsQuery, ids=("run_id",),
+              errors=(404, 422)),
+    Operation("get", "/api/migration/runs/{run_id}/audit", "auditRun",
+              "Account for every legacy row of a stage-1 run", AuditReport, ids=("run_id",),
               errors=(404, 422)),
     Operation("post", "/api/migration/runs/{run_id}/retry", "retryRun",
               "Put every failed item back where it failed", RetryResult, ids=("run_id",),

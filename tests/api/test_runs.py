@@ -322,3 +322,26 @@ def test_retry_a_run_retries_every_failed_item(client: FlaskClient, tmp_path: Pa
     assert len(response.get_json()["retried"]) == 2
     assert items(client, run_id, "?state=failed") == []
     assert client.post(f"{RUNS}/{run_id}/retry").get_json() == {"retried": []}
+
+
+def test_audit_of_a_finished_run_lists_the_open_conflict(
+    client: FlaskClient, legacy: LegacyLibrary
+) -> None:
+    run = start_legacy(client, legacy)
+    while not drive(client, run["id"])["status"]["finished"]:
+        pass
+
+    report = client.get(f"{RUNS}/{run['id']}/audit")
+
+    assert report.status_code == 200
+    body = report.get_json()
+    assert body["legacy_rows"] == len(legacy.rows)
+    assert body["accounted"] == len(legacy.rows)
+    assert body["exit_code"] == 3
+    assert [d["legacy_id"] for d in body["needs_decision"]] == [
+        r.legacy_id for r in legacy.rows if r.case == "duplicate_hash"
+    ][1:]
+
+
+def test_audit_of_an_unknown_run_is_a_404(client: FlaskClient) -> None:
+    assert error_of(client.get(f"{RUNS}/999/audit"), 404)["code"] == "not_found"

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from backend.config import Settings
 from backend.database import schema
 from backend.database.migration import pending_files, promotion_service
+from backend.database.migration.audit import audit as run_audit
+from backend.database.migration.audit_records import AuditReport
 from backend.database.migration.backup import backup_sqlite, sqlite_path
 from backend.database.migration.conflicts import Strategy
 from backend.database.migration.errors import InvalidInputError, NotFoundError, WrongStateError
@@ -308,6 +310,10 @@ class MigrationService:
         )
 
     # --- inspecting ---------------------------------------------------------------------------
+
+    def audit(self, run_id: int | None = None, *, deep: bool = False) -> AuditReport:
+        """Account for every legacy row of a stage-1 run (the newest when None)."""
+        return run_audit(self, run_id, deep=deep)
 
     def health(self) -> HealthRecord:
         """Whether the library database answers, and whether its schema is at head."""
