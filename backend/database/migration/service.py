@@ -21,6 +21,7 @@ from backend.database.migration import pending_files, promotion_service
 from backend.database.migration.audit import audit as run_audit
 from backend.database.migration.audit_records import AuditReport
 from backend.database.migration.backup import backup_sqlite, sqlite_path
+from backend.database.migration.batching import BatchSizer
 from backend.database.migration.conflicts import Strategy
 from backend.database.migration.errors import InvalidInputError, NotFoundError, WrongStateError
 from backend.database.migration.faults import checkpoint
@@ -257,38 +258,43 @@ class MigrationService:
                 on_progress(self._status_record(info.kind, status))
 
         def drive() -> None:
-            while True:
-                reports = self.driver.advance(run_id, size)
-                self._after_batch(reports)
-                status = self.store.status(run_id)
-                progress(status)
-                if status.finished:
-                    return
-                if not reports:
-                    self.driver.run_until_done(run_id, size, progress)
-                    return
+            self._loop(run_id, size, progress)
 
         run_with_workers(self.settings, run_id, workers, drive)
         self.sweep()
         return self.run_status(run_id)
 
     def work(self, run_id: int | None, *, once: bool = False, batch_size: int | None = None) -> int:
-        """Worker loop: process claimable items (of one run, or of any run); items handled."""
-        size = _batch_size(batch_size, self.settings.batch_size)
+        """Worker loop: process claimable items (of one run, or of any run) until none is left
+        to claim, or one batch with ``once``; returns how many items it handled."""
+        return self._loop(run_id, _batch_size(batch_size, self.settings.batch_size), once=once)
+
+    def _loop(
+        self,
+        run_id: int | None,
+        max_batch: int,
+        on_status: Callable[[RunStatus], None] | None = None,
+        *,
+        once: bool = False,
+    ) -> int:
+        sizer = BatchSizer(max_batch)
         handled = 0
         while True:
-            reports = self.driver.advance(run_id, size)
+            reports = self.driver.advance(run_id, sizer.start())
+            sizer.done(len(reports))
             self._after_batch(reports)
             handled += len(reports)
-            if once:
+            if once or (run_id is None and not reports):
+                return handled
+            if run_id is None:
+                continue
+            status = self.store.status(run_id)
+            if on_status is not None:
+                on_status(status)
+            if status.finished:
                 return handled
             if not reports:
-                if run_id is None:
-                    return handled
-                status = self.store.status(run_id)
-                if status.finished:
-                    return handled
-                self.driver.run_until_done(run_id, size)
+                self.driver.run_until_done(run_id, sizer.size, on_status)
                 return handled
 
     def _after_batch(self, reports: Sequence[ItemReport]) -> None:
