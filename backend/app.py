@@ -6,7 +6,7 @@ from flask import Flask
 
 from backend.config import Settings
 from backend.database.migration.service import MigrationService
-from backend.server import errors, security
+from backend.server import dashboard, errors, security
 from backend.server.migration_handler import bp
 from backend.server.openapi import build_document
 from backend.server.state import EXTENSION, ApiState
@@ -28,4 +28,5 @@ def create_app(settings: Settings | None = None, service: MigrationService | Non
     errors.register(app)
     security.install(app, settings)
     app.register_blueprint(bp)
+    app.register_blueprint(dashboard.bp)
     return app

@@ -4,8 +4,8 @@
   which ``model-migrate serve`` sets to its ``--host``) are answered, so a DNS-rebinding page
   cannot talk to a local server. ``*`` in ``allowed_hosts`` turns the check off.
 - Origin: a browser request from another origin is refused (no CORS, no cross-site POSTs).
-- Token: when ``Settings.api_token`` is set, every request but ``/api/health`` needs
-  ``Authorization: Bearer <token>``.
+- Token: when ``Settings.api_token`` is set, every request but ``/api/health`` and the
+  dashboard's data-free shell (``/`` and its static files) needs ``Authorization: Bearer <token>``.
 - Import roots: when ``Settings.import_roots`` is set, every path a request names must resolve
   (symlinks followed) inside one of them; the request models call :func:`within_roots`.
 """
@@ -26,7 +26,9 @@ from backend.database.migration.errors import ForbiddenPathError
 from backend.server.errors import HostNotAllowedError, UnauthorizedError
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-TOKEN_EXEMPT_PATHS = frozenset({"/api/health"})
+TOKEN_EXEMPT_PATHS = frozenset({"/api/health", "/"})
+TOKEN_EXEMPT_PREFIX = "/dashboard/static/"
+"""The dashboard page and its JS/CSS hold no data; the page sends the token on its API calls."""
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -113,7 +115,7 @@ def install(app: Flask, settings: Settings) -> None:
             origin_host = _origin_host(origin)
             if not origin_host or not _check_names([origin_host], allowed):
                 raise HostNotAllowedError(f"requests from origin {origin!r} are not accepted")
-        exempt = request.path in TOKEN_EXEMPT_PATHS
+        exempt = request.path in TOKEN_EXEMPT_PATHS or request.path.startswith(TOKEN_EXEMPT_PREFIX)
         if token and not exempt and not _token_matches(request.headers.get("Authorization"), token):
             raise UnauthorizedError("missing or wrong API token (Authorization: Bearer …)")
 
