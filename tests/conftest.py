@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine.url import make_url
+from sqlalchemy import Engine
 
 from backend.database import schema
 from backend.database.session import make_engine
+from tests.helpers.postgres import fresh_database
 
 POSTGRES_ENV = "MODEL_MIGRATE_TEST_POSTGRES_URL"
 
@@ -28,17 +27,8 @@ def _postgres_url() -> str:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    base = make_url(_postgres_url())
-    name = f"mm_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(_postgres_url()) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,19 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine.url import make_url
 
 from backend.config import Settings
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import make_sample_library
 from tests.conftest import POSTGRES_ENV
 from tests.helpers.library_snapshot import orphan_problems, snapshot_library
+from tests.helpers.postgres import fresh_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -26,17 +24,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 @pytest.fixture
 def second_postgres_url(postgres_url: str) -> Iterator[str]:
     """Another fresh database on the same server, for the single-worker reference run."""
-    base = make_url(os.environ[POSTGRES_ENV])
-    name = f"mm_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(os.environ[POSTGRES_ENV]) as url:
+        yield url
 
 
 def worker_env(data_dir: Path, url: str) -> dict[str, str]:

@@ -37,7 +37,6 @@ def pending_row(env: StepEnv, item: WorkItem) -> PendingModelRecord:
 
 def to_model_record(row: PendingModelRecord, sha256: str) -> ModelRecord:
     """The v2 model a pending row becomes (images_count is set by the image step)."""
-    meta = row.meta
     return ModelRecord(
         sha256=sha256,
         path=row.path,
@@ -45,12 +44,7 @@ def to_model_record(row: PendingModelRecord, sha256: str) -> ModelRecord:
         type=row.type,
         size_bytes=row.size_bytes,
         created_at=row.created_at,
-        meta=MetaJson(
-            description=meta.description,
-            community_links=meta.community_links,
-            prompts=meta.prompts,
-            extra=meta.extra,
-        ),
+        meta=MetaJson(**row.meta.model_dump(exclude={"images"})),
         tags=row.tags,
     )
 

@@ -52,6 +52,7 @@ from backend.database.migration.workers import run_with_workers
 from backend.database.session import make_engine, make_session_factory, writer
 from workflows.driver import Driver, ItemReport
 from workflows.errors import InvalidTransition, NotFound
+from workflows.machine import State
 from workflows.records import RunInfo, RunStatus, WorkItem
 from workflows.store import WorkflowStore
 
@@ -454,18 +455,7 @@ class MigrationService:
         return row
 
 
-_STATES = (
-    "pending",
-    "imported",
-    "images_processed",
-    "tags_synced",
-    "promoted",
-    "staged",
-    "conflicted",
-    "failed",
-    "ignored",
-    "deleted",
-)
+_STATES = tuple(state.value for state in State)
 
 
 def _delete_pending_row(conn: Connection, item: WorkItem) -> None:
