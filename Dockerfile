@@ -10,15 +10,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MODEL_MIGRATE_DATA_DIR=/data \
     MODEL_MIGRATE_IMPORT_ROOTS=/legacy
 
-RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY backend ./backend
 COPY workflows ./workflows
-RUN pip install . && mkdir -p /data /legacy && chown app:app /data
+RUN pip install . && mkdir -p /data /legacy && chown 10001:10001 /data
 
-USER app
+USER 10001:10001
 VOLUME ["/data", "/legacy"]
 EXPOSE 8765
 
