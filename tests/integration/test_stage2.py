@@ -68,8 +68,6 @@ def pending_id_for(service: MigrationService, path: str) -> int:
 def test_each_strategy_on_an_unhashed_legacy_copy(
     copy_lib: CopyLibrary, tmp_path: Path, strategy: str, how: str, db_url: str
 ) -> None:
-    if how == "resolve" and "postgres" in db_url:
-        pytest.skip("one path is enough on PostgreSQL")
     data = tmp_path / "data"
     run_stage1(copy_lib.lib, data, database_url=db_url)
     url = db_url

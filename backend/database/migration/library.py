@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import Table, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,8 +26,15 @@ from backend.database.models import (
     Tag,
 )
 
+# Core tables for the hot paths: statements on them skip the ORM's per-statement processing.
+MODELS = cast(Table, Model.__table__)
+TAGS = cast(Table, Tag.__table__)
+MODEL_TAGS = cast(Table, ModelTag.__table__)
 
-def _insert_ignore(session: Session, table: type[object], rows: list[dict[str, object]]) -> None:
+
+def _insert_ignore(
+    session: Session, table: Table | type[object], rows: list[dict[str, object]]
+) -> None:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
     if not rows:
         return
@@ -78,17 +86,17 @@ class LibraryRepository:
 
     def model_meta(self, sha256: str) -> MetaJson | None:
         """Only the meta_json of a model (no tags, no other columns)."""
-        text = self.session.scalar(select(Model.meta_json).where(Model.sha256 == sha256))
+        text = self.session.scalar(select(MODELS.c.meta_json).where(MODELS.c.sha256 == sha256))
         return None if text is None else MetaJson.model_validate_json(text)
 
     def model_path(self, sha256: str) -> str | None:
         """Only the path of a model, or None when the hash is not in the library."""
-        return self.session.scalar(select(Model.path).where(Model.sha256 == sha256))
+        return self.session.scalar(select(MODELS.c.path).where(MODELS.c.sha256 == sha256))
 
     def insert_model(self, record: ModelRecord) -> None:
         """Insert a model the caller knows is new (tags are synced separately)."""
         self.session.execute(
-            insert(Model).values(
+            insert(MODELS).values(
                 sha256=record.sha256,
                 path=record.path,
                 name=record.name,
@@ -108,7 +116,7 @@ class LibraryRepository:
             return
         meta = meta.model_copy(update={"images_count": count})
         self.session.execute(
-            update(Model).where(Model.sha256 == sha256).values(meta_json=meta.model_dump_json())
+            update(MODELS).where(MODELS.c.sha256 == sha256).values(meta_json=meta.model_dump_json())
         )
 
     def count_models(self) -> int:
@@ -131,8 +139,8 @@ class LibraryRepository:
         wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
         if not wanted:
             return
-        _insert_ignore(self.session, Tag, [{"name": n} for n in wanted])
-        links = select(literal(sha256), Tag.id).where(Tag.name.in_(wanted))
+        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted])
+        links = select(literal(sha256), TAGS.c.id).where(TAGS.c.name.in_(wanted))
         builder = (
             pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         )
