@@ -512,3 +512,43 @@ def test_on_conflict_append_survives_the_winner_processing_its_images_late(
     high = {(data / "images" / tier_file_name(sha, s, "high")).read_bytes() for s in range(2)}
     assert len(high) == 2, "one row's image was overwritten by the other's"
     assert orphan_problems(snap) == []
+
+
+def test_the_lowest_legacy_id_imports_even_when_its_duplicate_runs_first(
+    tmp_path: Path,
+) -> None:
+    lib = make_legacy_library(tmp_path / "legacy", cases=["valid", "duplicate_hash"])
+    winner, loser = lib.by_case("duplicate_hash")
+    service = make_service(tmp_path / "data")
+    try:
+        run = service.start_legacy_run(lib.db_path, lib.images_dir)
+        held = service.store.item_by_source(run.id, str(winner.legacy_id))
+        assert held is not None
+        with service.engine.begin() as conn:  # another machine's live lease on the winner
+            conn.execute(
+                text(
+                    "UPDATE migration_items SET lease_owner = 'elsewhere:1:x', "
+                    "lease_expires_at = 1e12 WHERE id = :id"
+                ),
+                {"id": held.id},
+            )
+        service.advance(run.id, 10)
+        after_first = service.store.item_by_source(run.id, str(loser.legacy_id))
+        with service.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE migration_items SET lease_owner = NULL WHERE id = :id"),
+                {"id": held.id},
+            )
+        service.run_until_done(run.id)
+        model = service.store.item_by_source(run.id, str(winner.legacy_id))
+        with service.sessions() as session:
+            path = session.execute(
+                text("SELECT path FROM models WHERE sha256 = :s"),
+                {"s": winner.hash_hex.lower()},
+            ).scalar_one()
+    finally:
+        service.close()
+    assert after_first is not None and after_first.state == "conflicted"
+    assert after_first.artifacts["conflict"]["legacy_id"] == winner.legacy_id
+    assert model is not None and model.state == "promoted"
+    assert path == winner.path

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import cast
 
-from sqlalchemy import Table, delete, func, insert, literal, select, update
+from sqlalchemy import Insert, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,17 +31,39 @@ from backend.database.models import (
 MODELS = cast(Table, Model.__table__)
 TAGS = cast(Table, Tag.__table__)
 MODEL_TAGS = cast(Table, ModelTag.__table__)
+PENDING_TAGS = cast(Table, PendingModelTag.__table__)
 
 
-def _insert_ignore(
-    session: Session, table: Table | type[object], rows: list[dict[str, object]]
-) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
+_MODEL_PATH = select(MODELS.c.path).where(MODELS.c.sha256 == bindparam("sha"))
+_MODEL_META = select(MODELS.c.meta_json).where(MODELS.c.sha256 == bindparam("sha"))
+_SET_META = update(MODELS).where(MODELS.c.sha256 == bindparam("sha"))
+_TAG_IDS = select(bindparam("sha"), TAGS.c.id).where(
+    TAGS.c.name.in_(bindparam("names", expanding=True))
+)
+
+
+@cache
+def _ignore(dialect: str, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` for a dialect (built once, so its compiled form is
+    reused)."""
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(builder(table).values(rows).on_conflict_do_nothing())
+    return builder(table).on_conflict_do_nothing()
+
+
+@cache
+def _ignore_links(dialect: str) -> Insert:
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        builder(MODEL_TAGS).from_select(["model_hash", "tag_id"], _TAG_IDS).on_conflict_do_nothing()
+    )
+
+
+def _insert_ignore(session: Session, table: Table, rows: list[dict[str, object]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL, one cached statement for
+    every row."""
+    if rows:
+        conn = session.connection()
+        conn.execute(_ignore(conn.dialect.name, table), rows)
 
 
 class LibraryRepository:
@@ -86,26 +109,27 @@ class LibraryRepository:
 
     def model_meta(self, sha256: str) -> MetaJson | None:
         """Only the meta_json of a model (no tags, no other columns)."""
-        text = self.session.scalar(select(MODELS.c.meta_json).where(MODELS.c.sha256 == sha256))
+        text = self.session.connection().scalar(_MODEL_META, {"sha": sha256})
         return None if text is None else MetaJson.model_validate_json(text)
 
     def model_path(self, sha256: str) -> str | None:
         """Only the path of a model, or None when the hash is not in the library."""
-        return self.session.scalar(select(MODELS.c.path).where(MODELS.c.sha256 == sha256))
+        path: str | None = self.session.connection().scalar(_MODEL_PATH, {"sha": sha256})
+        return path
 
-    def insert_model(self, record: ModelRecord) -> None:
-        """Insert a model the caller knows is new (tags are synced separately)."""
-        self.session.execute(
-            insert(MODELS).values(
-                sha256=record.sha256,
-                path=record.path,
-                name=record.name,
-                type=record.type,
-                size_bytes=record.size_bytes,
-                created_at=record.created_at,
-                meta_json=record.meta.model_dump_json(),
-            )
-        )
+    def insert_model_if_new(self, record: ModelRecord) -> bool:
+        """Insert the model unless its hash is already in the library; True when inserted."""
+        conn = self.session.connection()
+        row = {
+            "sha256": record.sha256,
+            "path": record.path,
+            "name": record.name,
+            "type": record.type,
+            "size_bytes": record.size_bytes,
+            "created_at": record.created_at,
+            "meta_json": record.meta.model_dump_json(),
+        }
+        return conn.execute(_ignore(conn.dialect.name, MODELS), row).rowcount == 1
 
     def set_images_count(self, sha256: str, count: int) -> None:
         """Store ``images_count`` in the model's meta_json."""
@@ -115,8 +139,8 @@ class LibraryRepository:
         if meta.images_count == count:
             return
         meta = meta.model_copy(update={"images_count": count})
-        self.session.execute(
-            update(MODELS).where(MODELS.c.sha256 == sha256).values(meta_json=meta.model_dump_json())
+        self.session.connection().execute(
+            _SET_META, {"sha": sha256, "meta_json": meta.model_dump_json()}
         )
 
     def count_models(self) -> int:
@@ -130,7 +154,7 @@ class LibraryRepository:
         wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
         if not wanted:
             return {}
-        _insert_ignore(self.session, Tag, [{"name": n} for n in wanted])
+        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted])
         rows = self.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))
         return {name: tag_id for name, tag_id in rows}
 
@@ -140,13 +164,8 @@ class LibraryRepository:
         if not wanted:
             return
         _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted])
-        links = select(literal(sha256), TAGS.c.id).where(TAGS.c.name.in_(wanted))
-        builder = (
-            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
-        self.session.execute(
-            builder(ModelTag).from_select(["model_hash", "tag_id"], links).on_conflict_do_nothing()
-        )
+        conn = self.session.connection()
+        conn.execute(_ignore_links(conn.dialect.name), {"sha": sha256, "names": wanted})
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""
@@ -234,7 +253,7 @@ class LibraryRepository:
         ids = self.ensure_tags(names)
         _insert_ignore(
             self.session,
-            PendingModelTag,
+            PENDING_TAGS,
             [{"model_id": pending_id, "tag_id": i} for i in ids.values()],
         )
 

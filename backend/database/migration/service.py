@@ -230,10 +230,10 @@ class MigrationService:
 
     def advance(self, run_id: int, batch_size: int | None = None) -> AdvanceResult:
         """Run one batch of a run; returns what happened to each claimed item."""
-        self._run_info(run_id)
+        kind = self._run_info(run_id).kind
         size = _batch_size(batch_size, self.settings.batch_size)
         reports = self.driver.advance(run_id, size)
-        self._after_batch(reports)
+        self._after_batch(reports, kind)
         return AdvanceResult(
             run_id=run_id,
             items=[ItemReportRecord.model_validate(asdict(r)) for r in reports],
@@ -279,11 +279,12 @@ class MigrationService:
         once: bool = False,
     ) -> int:
         sizer = BatchSizer(max_batch)
+        kind = None if run_id is None else self._run_info(run_id).kind
         handled = 0
         while True:
             reports = self.driver.advance(run_id, sizer.start())
             sizer.done(len(reports))
-            self._after_batch(reports)
+            self._after_batch(reports, kind)
             handled += len(reports)
             if once or (run_id is None and not reports):
                 return handled
@@ -298,9 +299,11 @@ class MigrationService:
                 self.driver.run_until_done(run_id, sizer.size, on_status)
                 return handled
 
-    def _after_batch(self, reports: Sequence[ItemReport]) -> None:
+    def _after_batch(self, reports: Sequence[ItemReport], kind: str | None) -> None:
         """After the commit: remove originals of promoted / deleted pending models."""
         checkpoint("batch_committed")
+        if kind == LEGACY:
+            return
         for report in reports:
             if report.to_state not in ("promoted", "deleted"):
                 continue

@@ -35,7 +35,7 @@ from backend.database.migration.step_support import (
 from backend.database.models import MigrationItem
 from workflows.driver import ApplyFn, StepFn, Transition
 from workflows.errors import StepError, TransientError
-from workflows.machine import State
+from workflows.machine import WORKING, State
 from workflows.records import WorkItem
 
 LEGACY = "legacy"
@@ -47,6 +47,11 @@ def legacy_row(env: StepEnv, item: WorkItem) -> LegacyModel:
     if row is None:
         raise StepError("legacy_row_missing", f"legacy row {item.source_key} no longer exists")
     return row
+
+
+def legacy_row_or_none(env: StepEnv, run_id: int, legacy_id: int | None) -> LegacyModel | None:
+    """Another legacy row of the run (e.g. the one owning a duplicated hash), if it exists."""
+    return None if legacy_id is None else env.reader_for_run(run_id).get(legacy_id)
 
 
 def to_model_record(row: LegacyModel, sha256: str) -> ModelRecord:
@@ -132,24 +137,32 @@ def legacy_import(env: StepEnv) -> StepFn:
 
 def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> ApplyFn:
     item.sha256 = sha256
-    winner = env.run_options(item.run_id).get("duplicates", {}).get(sha256)
+    winner: int | None = env.run_options(item.run_id).get("duplicates", {}).get(sha256)
+    duplicate = winner is not None and winner != row.legacy_id
     strategy, decided = item_strategy(env, item)
+    winner_row = legacy_row_or_none(env, item.run_id, winner) if duplicate else None
 
     def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
         repo = LibraryRepository(session)
         incoming = to_model_record(row, sha256)
-        existing_path = repo.model_path(sha256)
-        duplicate = winner is not None and winner != row.legacy_id
-        if duplicate and strategy in WRITING_STRATEGIES:
-            state = _winner_state(session, item.run_id, winner)
-            if state in (State.pending, State.imported) and existing_path is None:
-                raise TransientError(f"waiting for legacy row {winner} to import first")
-        if existing_path is None:
-            repo.insert_model(incoming)
+        if not duplicate and repo.insert_model_if_new(incoming):
             item.artifacts["image_mode"] = "new"
-            return "import_model"
+            if row.images:
+                return "import_model"
+            return _without_images(repo, item, sha256, row.tags)
         existing = repo.get_model(sha256)
-        assert existing is not None
+        if existing is None:
+            # A lower legacy id owns this hash but has not imported it (yet).
+            assert winner is not None
+            if strategy not in WRITING_STRATEGIES:
+                path = winner_row.path if winner_row is not None else None
+                pending_winner = {"sha256": sha256, "existing_path": path, "legacy_id": winner}
+                return conflict_transitions(item, strategy, decided, pending_winner) or ["conflict"]
+            if _winner_state(session, item.run_id, winner) in WORKING:
+                raise TransientError(f"waiting for legacy row {winner} to import first")
+            repo.insert_model_if_new(incoming)  # the winner ended without importing
+            item.artifacts["image_mode"] = "new"
+            return _with_decision(decided, strategy)
         if not duplicate and existing.path == incoming.path:
             kept = existing.meta.images_count
             repo.save_model(
@@ -171,6 +184,17 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
         return _with_decision(decided, strategy)
 
     return apply
+
+
+def _without_images(
+    repo: LibraryRepository, item: WorkItem, sha256: str, tags: list[str]
+) -> list[Transition]:
+    """A new model with no image to tier: its image, tag and promote steps have nothing slow
+    to prepare, so they run here, in the import's transaction, each still its own event."""
+    repo.add_model_tags(sha256, tags)
+    item.artifacts["image_seqs"] = []
+    item.artifacts["images_count"] = 0
+    return ["import_model", "process_images", "sync_tags", "promote"]
 
 
 def pending_image_name(legacy_id: int, index: int, source: Path) -> str:
