@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from backend.database.migration.legacy import LegacyPreflight
+from backend.database.migration.legacy_rows import LegacyPreflight
 from backend.database.migration.run_records import (
     ItemDetail,
     ItemPage,

@@ -36,7 +36,8 @@ from backend.database.migration.audit_records import (
 )
 from backend.database.migration.audit_state import ItemRow, LibraryState, load_state
 from backend.database.migration.errors import InvalidInputError, NotFoundError
-from backend.database.migration.legacy import LegacyModel, LegacyReader
+from backend.database.migration.legacy import LegacyReader
+from backend.database.migration.legacy_rows import LegacyModel
 from workflows.errors import NotFound
 from workflows.records import RunInfo
 

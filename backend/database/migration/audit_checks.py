@@ -7,7 +7,7 @@ from typing import Any
 
 from backend.database.migration.audit_records import RERUN, AuditProblem, ImageNote
 from backend.database.migration.audit_state import ItemRow, ModelRow, PendingRow
-from backend.database.migration.legacy import LegacyModel
+from backend.database.migration.legacy_rows import LegacyModel
 from backend.database.migration.records import normalize_tag
 
 REPAIR = (

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from backend.database.migration.legacy import LegacyModel, LegacyReader
+from backend.database.migration.legacy import LegacyReader
+from backend.database.migration.legacy_rows import LegacyModel
 
 BLOCK = 256
 CAPACITY = 4 * BLOCK

@@ -26,8 +26,9 @@ from backend.database.migration.conflicts import Strategy
 from backend.database.migration.errors import InvalidInputError, NotFoundError, WrongStateError
 from backend.database.migration.faults import checkpoint
 from backend.database.migration.hashing import HashCache
-from backend.database.migration.legacy import LegacyPreflight, LegacyReader
+from backend.database.migration.legacy import LegacyReader
 from backend.database.migration.legacy_cache import PrefetchingRows
+from backend.database.migration.legacy_rows import LegacyPreflight
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.promotion import PROMOTION, promotion_steps
 from backend.database.migration.records import ItemWarning, PendingModelRecord

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
-from backend.database.migration.legacy import LegacyModel
+from backend.database.migration.legacy_rows import LegacyModel
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import (
     ItemWarning,
