@@ -11,9 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from backend.config import Settings
 from backend.database import schema
@@ -31,7 +29,7 @@ from backend.database.migration.legacy_cache import PrefetchingRows
 from backend.database.migration.legacy_rows import LegacyPreflight
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.promotion import PROMOTION, promotion_steps
-from backend.database.migration.records import ItemWarning, PendingModelRecord
+from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.run_records import (
     AdvanceResult,
     EventRecord,
@@ -47,13 +45,22 @@ from backend.database.migration.run_records import (
     RunStatusRecord,
     ScanResult,
 )
+from backend.database.migration.service_mapping import (
+    STATES,
+    batch_size_or,
+    delete_pending_row,
+    item_record,
+    legacy_summary,
+    parse_strategy,
+    run_record,
+    status_record,
+)
 from backend.database.migration.step_env import StepEnv
 from backend.database.migration.steps import LEGACY, legacy_steps
 from backend.database.migration.workers import run_with_workers
 from backend.database.session import make_engine, make_session_factory, writer
 from workflows.driver import Driver, ItemReport
 from workflows.errors import InvalidTransition, NotFound
-from workflows.machine import State
 from workflows.records import RunInfo, RunStatus, WorkItem
 from workflows.store import WorkflowStore
 
@@ -157,13 +164,13 @@ class MigrationService:
 
         Starting again on the same legacy library (same path, size and content) resumes it.
         """
-        strategy = _parse_strategy(on_conflict, allowed=("override", "merge", "ignore"))
+        strategy = parse_strategy(on_conflict, allowed=("override", "merge", "ignore"))
         legacy_db, images_dir = legacy_db.resolve(), images_dir.resolve()
         with LegacyReader(legacy_db, images_dir) as reader:
             fingerprint = reader.fingerprint()
             existing = self.store.find_run(LEGACY, fingerprint, unfinished_only=False)
             if existing is not None:
-                return self._run_record(self._run_info(existing), resumed=True)
+                return run_record(self._run_info(existing), resumed=True)
             items: list[tuple[str, str | None]] = []
             owners: dict[str, int] = {}
             duplicates: dict[str, int] = {}
@@ -186,7 +193,7 @@ class MigrationService:
         run_id = self.store.create_run(
             LEGACY, fingerprint, options, items, max_attempts=self.settings.max_attempts
         )
-        return self._run_record(self._run_info(run_id))
+        return run_record(self._run_info(run_id))
 
     def migrate_legacy(
         self,
@@ -199,40 +206,14 @@ class MigrationService:
         """Start (or resume) the stage-1 run and drive it to the end; v2-shaped summary."""
         run = self.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
         status = self.run_until_done(run.id, workers=workers)
-        images = image_errors = 0
-        after: int | None = None
-        while True:
-            page = self.store.items(run.id, None, 1000, after)
-            for item in page:
-                images += len(item.artifacts.get("image_seqs", []))
-                image_errors += sum(
-                    1 for w in item.warnings if w.get("code", "").startswith("image_")
-                )
-            if len(page) < 1000:
-                break
-            after = page[-1].id
-        counts = status.counts
-        return LegacyMigrationResult(
-            status="completed" if status.finished and not status.waiting else "needs_attention",
-            run_id=run.id,
-            db_migration={
-                "migrated": counts["promoted"],
-                "pending": counts["staged"],
-                "errors": counts["failed"],
-                "conflicts": counts["conflicted"],
-                "images_processed": images,
-                "image_errors": image_errors,
-            },
-            counts=counts,
-            backup_path=run.backup_path,
-        )
+        return legacy_summary(self.store, run, status)
 
     # --- driving ------------------------------------------------------------------------------
 
     def advance(self, run_id: int, batch_size: int | None = None) -> AdvanceResult:
         """Run one batch of a run; returns what happened to each claimed item."""
         kind = self._run_info(run_id).kind
-        size = _batch_size(batch_size, self.settings.batch_size)
+        size = batch_size_or(batch_size, self.settings.batch_size)
         reports = self.driver.advance(run_id, size)
         self._after_batch(reports, kind)
         return AdvanceResult(
@@ -253,11 +234,11 @@ class MigrationService:
         info = self._run_info(run_id)
         if workers < 1 or workers > 64:
             raise InvalidInputError("workers must be between 1 and 64")
-        size = _batch_size(batch_size, self.settings.batch_size)
+        size = batch_size_or(batch_size, self.settings.batch_size)
 
         def progress(status: RunStatus) -> None:
             if on_progress is not None:
-                on_progress(self._status_record(info.kind, status))
+                on_progress(status_record(info.kind, status))
 
         def drive() -> None:
             self._loop(run_id, size, progress)
@@ -269,7 +250,7 @@ class MigrationService:
     def work(self, run_id: int | None, *, once: bool = False, batch_size: int | None = None) -> int:
         """Worker loop: process claimable items (of one run, or of any run) until none is left
         to claim, or one batch with ``once``; returns how many items it handled."""
-        return self._loop(run_id, _batch_size(batch_size, self.settings.batch_size), once=once)
+        return self._loop(run_id, batch_size_or(batch_size, self.settings.batch_size), once=once)
 
     def _loop(
         self,
@@ -340,16 +321,16 @@ class MigrationService:
     def run_status(self, run_id: int) -> RunStatusRecord:
         """Counts per state, done/total, rate, ETA and whether the run can resume."""
         info = self._run_info(run_id)
-        return self._status_record(info.kind, self.store.status(run_id))
+        return status_record(info.kind, self.store.status(run_id))
 
     def get_run(self, run_id: int) -> RunRecord:
         """A run as created."""
-        return self._run_record(self._run_info(run_id))
+        return run_record(self._run_info(run_id))
 
     def list_runs(self) -> list[RunStatusRecord]:
         """Every run with its status, newest first."""
         runs = sorted(self.store.runs(), key=lambda r: r.id, reverse=True)
-        return [self._status_record(r.kind, self.store.status(r.id)) for r in runs]
+        return [status_record(r.kind, self.store.status(r.id)) for r in runs]
 
     def list_items(
         self, run_id: int, *, state: str | None = None, limit: int = 100, after: int | None = None
@@ -358,17 +339,17 @@ class MigrationService:
         self._run_info(run_id)
         if not 1 <= limit <= 1000:
             raise InvalidInputError("limit must be between 1 and 1000")
-        if state is not None and state not in _STATES:
-            raise InvalidInputError(f"unknown state {state!r}; one of {', '.join(_STATES)}")
+        if state is not None and state not in STATES:
+            raise InvalidInputError(f"unknown state {state!r}; one of {', '.join(STATES)}")
         rows = self.store.items(run_id, state, limit, after)
         next_after = rows[-1].id if len(rows) == limit else None
-        return ItemPage(items=[_item_record(r) for r in rows], next_after=next_after)
+        return ItemPage(items=[item_record(r) for r in rows], next_after=next_after)
 
     def item_detail(self, item_id: int) -> ItemDetail:
         """An item with its warnings and full event history."""
         item = self._item(item_id)
         events = [EventRecord.model_validate(asdict(e)) for e in self.store.events(item_id)]
-        return ItemDetail(item=_item_record(item), events=events)
+        return ItemDetail(item=item_record(item), events=events)
 
     def _item(self, item_id: int) -> WorkItem:
         item = self.store.get_item(item_id)
@@ -395,35 +376,18 @@ class MigrationService:
 
     def resolve(self, item_id: int, strategy: str) -> ItemRecord:
         """Decide a conflicted item: override or merge re-run it; ignore / delete end it."""
-        chosen = _parse_strategy(strategy, allowed=tuple(s.value for s in Strategy))
+        chosen = parse_strategy(strategy, allowed=tuple(s.value for s in Strategy))
         assert chosen is not None
         item = self._item(item_id)
         if chosen is Strategy.DELETE and item.kind == LEGACY:
             raise InvalidInputError("delete applies to pending models; use ignore for legacy rows")
-        on_resolve = _delete_pending_row if chosen is Strategy.DELETE else None
+        on_resolve = delete_pending_row if chosen is Strategy.DELETE else None
         try:
             resolved = self.store.resolve_item(item_id, chosen.value, on_resolve)
         except InvalidTransition as exc:
             raise WrongStateError(str(exc)) from exc
         pending_files.remove(self.env.pending_dir, resolved.artifacts.get("remove_files", []))
-        return _item_record(resolved)
-
-    # --- records ------------------------------------------------------------------------------
-
-    def _run_record(self, info: RunInfo, *, resumed: bool = False) -> RunRecord:
-        return RunRecord(
-            id=info.id,
-            kind=info.kind,
-            source_fingerprint=info.fingerprint,
-            options=info.options,
-            created_at=info.created_at,
-            finished_at=info.finished_at,
-            resumed=resumed,
-            backup_path=info.options.get("backup_path"),
-        )
-
-    def _status_record(self, kind: str, status: RunStatus) -> RunStatusRecord:
-        return RunStatusRecord(kind=kind, **asdict(status))
+        return item_record(resolved)
 
     # --- stage 2 ------------------------------------------------------------------------------
 
@@ -457,51 +421,3 @@ class MigrationService:
         if row is None:
             raise NotFoundError(f"no pending model with id {pending_id}")
         return row
-
-
-_STATES = tuple(state.value for state in State)
-
-
-def _delete_pending_row(conn: Connection, item: WorkItem) -> None:
-    """Inside the resolve transaction: drop the pending row; its originals go after commit."""
-    with Session(bind=conn) as session:
-        repo = LibraryRepository(session)
-        row = repo.get_pending(int(item.source_key))
-        if row is not None:
-            repo.delete_pending(row.id)
-            item.artifacts["remove_files"] = list(row.meta.images)
-        session.flush()
-
-
-def _item_record(item: WorkItem) -> ItemRecord:
-    return ItemRecord(
-        id=item.id,
-        run_id=item.run_id,
-        kind=item.kind,
-        source_key=item.source_key,
-        sha256=item.sha256,
-        state=item.state,
-        failed_from_state=item.failed_from_state,
-        attempts=item.attempts,
-        max_attempts=item.max_attempts,
-        strategy=item.strategy,
-        last_error_code=item.last_error_code,
-        last_error=item.last_error,
-        warnings=[ItemWarning.model_validate(w) for w in item.warnings],
-        artifacts=item.artifacts,
-    )
-
-
-def _batch_size(value: int | None, default: int) -> int:
-    size = default if value is None else value
-    if not 1 <= size <= 10_000:
-        raise InvalidInputError("batch_size must be between 1 and 10000")
-    return size
-
-
-def _parse_strategy(value: str | None, *, allowed: tuple[str, ...]) -> Strategy | None:
-    if value is None:
-        return None
-    if value not in allowed:
-        raise InvalidInputError(f"unknown strategy {value!r}; one of {', '.join(allowed)}")
-    return Strategy(value)

@@ -1,0 +1,121 @@
+"""Mapping between the engine's dataclasses and the service's records, and small checks of
+the service's inputs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from backend.database.migration.conflicts import Strategy
+from backend.database.migration.errors import InvalidInputError
+from backend.database.migration.library import LibraryRepository
+from backend.database.migration.records import ItemWarning
+from backend.database.migration.run_records import (
+    ItemRecord,
+    LegacyMigrationResult,
+    RunRecord,
+    RunStatusRecord,
+)
+from workflows.machine import State
+from workflows.records import RunInfo, RunStatus, WorkItem
+from workflows.store import WorkflowStore
+
+
+def run_record(info: RunInfo, *, resumed: bool = False) -> RunRecord:
+    """A run as the service returns it."""
+    return RunRecord(
+        id=info.id,
+        kind=info.kind,
+        source_fingerprint=info.fingerprint,
+        options=info.options,
+        created_at=info.created_at,
+        finished_at=info.finished_at,
+        resumed=resumed,
+        backup_path=info.options.get("backup_path"),
+    )
+
+
+def status_record(kind: str, status: RunStatus) -> RunStatusRecord:
+    """A run's derived status as the service returns it."""
+    return RunStatusRecord(kind=kind, **asdict(status))
+
+
+def legacy_summary(
+    store: WorkflowStore, run: RunRecord, status: RunStatusRecord
+) -> LegacyMigrationResult:
+    """The v2 ``migrate_legacy_db`` summary of a stage-1 run (one pass over its items)."""
+    images = image_errors = 0
+    after: int | None = None
+    while True:
+        page = store.items(run.id, None, 1000, after)
+        for item in page:
+            images += len(item.artifacts.get("image_seqs", []))
+            image_errors += sum(1 for w in item.warnings if w.get("code", "").startswith("image_"))
+        if len(page) < 1000:
+            break
+        after = page[-1].id
+    counts = status.counts
+    return LegacyMigrationResult(
+        status="completed" if status.finished and not status.waiting else "needs_attention",
+        run_id=run.id,
+        db_migration={
+            "migrated": counts["promoted"],
+            "pending": counts["staged"],
+            "errors": counts["failed"],
+            "conflicts": counts["conflicted"],
+            "images_processed": images,
+            "image_errors": image_errors,
+        },
+        counts=counts,
+        backup_path=run.backup_path,
+    )
+
+
+STATES = tuple(state.value for state in State)
+
+
+def delete_pending_row(conn: Connection, item: WorkItem) -> None:
+    """Inside the resolve transaction: drop the pending row; its originals go after commit."""
+    with Session(bind=conn) as session:
+        repo = LibraryRepository(session)
+        row = repo.get_pending(int(item.source_key))
+        if row is not None:
+            repo.delete_pending(row.id)
+            item.artifacts["remove_files"] = list(row.meta.images)
+        session.flush()
+
+
+def item_record(item: WorkItem) -> ItemRecord:
+    return ItemRecord(
+        id=item.id,
+        run_id=item.run_id,
+        kind=item.kind,
+        source_key=item.source_key,
+        sha256=item.sha256,
+        state=item.state,
+        failed_from_state=item.failed_from_state,
+        attempts=item.attempts,
+        max_attempts=item.max_attempts,
+        strategy=item.strategy,
+        last_error_code=item.last_error_code,
+        last_error=item.last_error,
+        warnings=[ItemWarning.model_validate(w) for w in item.warnings],
+        artifacts=item.artifacts,
+    )
+
+
+def batch_size_or(value: int | None, default: int) -> int:
+    size = default if value is None else value
+    if not 1 <= size <= 10_000:
+        raise InvalidInputError("batch_size must be between 1 and 10000")
+    return size
+
+
+def parse_strategy(value: str | None, *, allowed: tuple[str, ...]) -> Strategy | None:
+    if value is None:
+        return None
+    if value not in allowed:
+        raise InvalidInputError(f"unknown strategy {value!r}; one of {', '.join(allowed)}")
+    return Strategy(value)
