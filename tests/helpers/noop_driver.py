@@ -1,7 +1,7 @@
 """A driver process for race and crash tests: four no-op steps that log every execution.
 
     python -m tests.helpers.noop_driver URL RUN_ID LOG [--batch-size N] [--per-item]
-        [--block-key SOURCE_KEY] [--wait-for-go]
+        [--block-key SOURCE_KEY] [--wait-for-go] [--work-kib N]
 
 Each step execution appends ``"<item id> <state>"`` to LOG before it returns. With
 ``--block-key`` the ``pending`` step of that item prints ``BLOCKED <id>`` on stdout and then
@@ -12,6 +12,7 @@ prints ``OWNER …`` when ready and starts on a line read from stdin (so racers 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import threading
@@ -31,11 +32,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-item", action="store_true")
     parser.add_argument("--block-key")
     parser.add_argument("--wait-for-go", action="store_true", help="start on a line on stdin")
+    parser.add_argument(
+        "--work-kib",
+        type=int,
+        default=0,
+        help="hash this many KiB in each step's prepare phase: real steps work outside the "
+        "write lock, which is what lets racing drivers interleave on SQLite",
+    )
     args = parser.parse_args(argv)
     log = open(args.log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 — open for life
 
+    payload = bytes(args.work_kib * 1024)
+
     def on_step(item: WorkItem) -> None:
         log.write(f"{item.id} {item.state}\n")
+        if payload:
+            hashlib.sha256(payload).digest()
         if item.source_key == args.block_key and item.state == "pending":
             print(f"BLOCKED {item.id}", flush=True)
             threading.Event().wait()

@@ -55,7 +55,10 @@ def test_two_driver_processes_race_without_duplicates(
     store = WorkflowStore(engine)
     run_id = store.create_run("test", "fp", {}, keys(2_000))
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    procs = [spawn(db_url, run_id, log, "--batch-size", "50", "--wait-for-go") for log in logs]
+    procs = [
+        spawn(db_url, run_id, log, "--batch-size", "50", "--wait-for-go", "--work-kib", "256")
+        for log in logs
+    ]
     for proc in procs:  # both are ready (imports done, engine built) before either starts
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("OWNER ")

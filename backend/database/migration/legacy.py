@@ -21,6 +21,7 @@ from backend.database.migration.legacy_rows import (
     LegacyModel,
     LegacyPreflight,
     build_model,
+    classify_hash,
     preflight_sentences,
     to_int,
 )
@@ -122,6 +123,12 @@ class LegacyReader:
     def ids(self) -> list[int]:
         """Every legacy model id, ascending."""
         return [int(r[0]) for r in self._query("SELECT id FROM models ORDER BY id")]
+
+    def hashes(self) -> list[tuple[int, str | None]]:
+        """Every legacy id with its lower-case SHA-256 (None when it has no valid hash),
+        ascending, without parsing the rest of the rows."""
+        rows = self._query("SELECT id, hash_hex FROM models ORDER BY id")
+        return [(int(i), classify_hash("" if h is None else str(h))[1]) for i, h in rows]
 
     def _tags_for(self, ids: Sequence[int]) -> dict[int, list[str]]:
         marks = ",".join("?" * len(ids))

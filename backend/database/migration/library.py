@@ -37,9 +37,7 @@ PENDING_TAGS = cast(Table, PendingModelTag.__table__)
 _MODEL_PATH = select(MODELS.c.path).where(MODELS.c.sha256 == bindparam("sha"))
 _MODEL_META = select(MODELS.c.meta_json).where(MODELS.c.sha256 == bindparam("sha"))
 _SET_META = update(MODELS).where(MODELS.c.sha256 == bindparam("sha"))
-_TAG_IDS = select(bindparam("sha"), TAGS.c.id).where(
-    TAGS.c.name.in_(bindparam("names", expanding=True))
-)
+_TAG_ID = select(bindparam("sha"), TAGS.c.id).where(TAGS.c.name == bindparam("name"))
 
 
 @cache
@@ -54,7 +52,7 @@ def _ignore(dialect: str, table: Table) -> Insert:
 def _ignore_links(dialect: str) -> Insert:
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
-        builder(MODEL_TAGS).from_select(["model_hash", "tag_id"], _TAG_IDS).on_conflict_do_nothing()
+        builder(MODEL_TAGS).from_select(["model_hash", "tag_id"], _TAG_ID).on_conflict_do_nothing()
     )
 
 
@@ -165,7 +163,7 @@ class LibraryRepository:
             return
         _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted])
         conn = self.session.connection()
-        conn.execute(_ignore_links(conn.dialect.name), {"sha": sha256, "names": wanted})
+        conn.execute(_ignore_links(conn.dialect.name), [{"sha": sha256, "name": n} for n in wanted])
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""

@@ -174,14 +174,14 @@ class MigrationService:
             items: list[tuple[str, str | None]] = []
             owners: dict[str, int] = {}
             duplicates: dict[str, int] = {}
-            for row in reader.iter_models():
-                items.append((str(row.legacy_id), row.sha256))
-                if row.sha256 is None:
+            for legacy_id, sha256 in reader.hashes():
+                items.append((str(legacy_id), sha256))
+                if sha256 is None:
                     continue
-                if row.sha256 in owners:
-                    duplicates[row.sha256] = owners[row.sha256]
+                if sha256 in owners:
+                    duplicates[sha256] = owners[sha256]
                 else:
-                    owners[row.sha256] = row.legacy_id
+                    owners[sha256] = legacy_id
         backup = self._backup_if_needed("before-legacy")
         options: dict[str, Any] = {
             "legacy_db": str(legacy_db),
@@ -241,7 +241,7 @@ class MigrationService:
                 on_progress(status_record(info.kind, status))
 
         def drive() -> None:
-            self._loop(run_id, size, progress)
+            self._loop(run_id, size, progress if on_progress is not None else None)
 
         run_with_workers(self.settings, run_id, workers, drive)
         self.sweep()
@@ -270,8 +270,8 @@ class MigrationService:
             handled += len(reports)
             if once or (run_id is None and not reports):
                 return handled
-            if run_id is None:
-                continue
+            if run_id is None or (reports and on_status is None):
+                continue  # nobody watches the progress: ask for the status only when idle
             status = self.store.status(run_id)
             if on_status is not None:
                 on_status(status)
