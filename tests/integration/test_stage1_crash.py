@@ -81,7 +81,8 @@ def count_checkpoints(lib: LegacyLibrary, data_dir: Path) -> list[str]:
         service = MigrationService(Settings(data_dir=data_dir, database_url=None))
         try:
             run = service.start_legacy_run(lib.db_path, lib.images_dir)
-            service.run_until_done(run.id, batch_size=int(BATCH))
+            # like the CLI, which always passes its progress reporter
+            service.run_until_done(run.id, batch_size=int(BATCH), on_progress=lambda _: None)
         finally:
             service.close()
     finally:
