@@ -25,6 +25,14 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values; plain strings, ints and None are compared directly (the common
+    case), anything else through its canonical JSON (so 1, 1.0 and true stay different)."""
+    if type(a) is type(b) and (a is None or isinstance(a, str | int)) and not isinstance(a, bool):
+        return bool(a == b)
+    return _canonical(a) == _canonical(b)
+
+
 def _pairs(row: LegacyModel, target: ModelRow | PendingRow) -> list[tuple[str, Any, Any]]:
     """(field, legacy value, library value) for every field a legacy row carries."""
     meta = target.meta
@@ -66,7 +74,7 @@ def field_problems(
         ]
     if not combined:
         for name, want, have in _pairs(row, target):
-            if _canonical(want) != _canonical(have):
+            if not _same(want, have):
                 out.append(
                     AuditProblem(
                         code="field_mismatch",
@@ -87,7 +95,7 @@ def field_problems(
                     legacy_id=lid,
                 )
             )
-        elif not combined and _canonical(extra[key]) != _canonical(value):
+        elif not combined and not _same(extra[key], value):
             out.append(
                 AuditProblem(
                     code="field_mismatch",
