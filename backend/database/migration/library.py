@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Column, Insert, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -167,11 +167,15 @@ class LibraryRepository:
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""
+        return self._tag_names(MODEL_TAGS.c.tag_id, MODEL_TAGS.c.model_hash, sha256)
+
+    def _tag_names(self, tag_id: Column[int], owner: Column[Any], key: object) -> list[str]:
+        """Sorted names of the tags a link table gives the owner ``key``."""
         stmt = (
-            select(Tag.name)
-            .join(ModelTag, ModelTag.tag_id == Tag.id)
-            .where(ModelTag.model_hash == sha256)
-            .order_by(Tag.name)
+            select(TAGS.c.name)
+            .join(tag_id.table, tag_id == TAGS.c.id)
+            .where(owner == key)
+            .order_by(TAGS.c.name)
         )
         return list(self.session.scalars(stmt))
 
@@ -268,12 +272,7 @@ class LibraryRepository:
         return names
 
     def _pending_record(self, row: PendingImport) -> PendingModelRecord:
-        tags = self.session.scalars(
-            select(Tag.name)
-            .join(PendingModelTag, PendingModelTag.tag_id == Tag.id)
-            .where(PendingModelTag.model_id == row.id)
-            .order_by(Tag.name)
-        )
+        tags = self._tag_names(PENDING_TAGS.c.tag_id, PENDING_TAGS.c.model_id, row.id)
         return PendingModelRecord(
             id=row.id,
             path=row.path,
@@ -283,7 +282,7 @@ class LibraryRepository:
             size_bytes=row.size_bytes,
             created_at=row.created_at,
             meta=PendingMetaJson.model_validate_json(row.meta_json),
-            tags=list(tags),
+            tags=tags,
         )
 
     # --- db_meta --------------------------------------------------------------------------

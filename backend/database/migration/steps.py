@@ -54,6 +54,16 @@ def legacy_row_or_none(env: StepEnv, run_id: int, legacy_id: int | None) -> Lega
     return None if legacy_id is None else env.reader_for_run(run_id).get(legacy_id)
 
 
+def user_meta(row: LegacyModel) -> dict[str, Any]:
+    """What the user wrote on a legacy row, as MetaJson and PendingMetaJson take it."""
+    return {
+        "description": row.description,
+        "community_links": row.community_links,
+        "prompts": row.prompts,
+        "extra": row.extra,
+    }
+
+
 def to_model_record(row: LegacyModel, sha256: str) -> ModelRecord:
     """The v2 model a legacy row becomes (images_count is set by the image step)."""
     return ModelRecord(
@@ -63,12 +73,7 @@ def to_model_record(row: LegacyModel, sha256: str) -> ModelRecord:
         type=row.type,
         size_bytes=row.size_bytes,
         created_at=row.created_at,
-        meta=MetaJson(
-            description=row.description,
-            community_links=row.community_links,
-            prompts=row.prompts,
-            extra=row.extra,
-        ),
+        meta=MetaJson(**user_meta(row)),
         tags=row.tags,
     )
 
@@ -231,13 +236,7 @@ def _stage(env: StepEnv, item: WorkItem, row: LegacyModel) -> ApplyFn:
             type=row.type,
             size_bytes=row.size_bytes,
             created_at=row.created_at,
-            meta=PendingMetaJson(
-                description=row.description,
-                community_links=row.community_links,
-                prompts=row.prompts,
-                extra=row.extra,
-                images=names,
-            ),
+            meta=PendingMetaJson(**user_meta(row), images=names),
         )
         repo.add_pending_tags(pending_id, row.tags)
         item.artifacts["pending_id"] = pending_id
