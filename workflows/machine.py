@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 from transitions import Machine, MachineError
@@ -166,19 +165,6 @@ def _refusal(trigger: str, item: Any, kwargs: dict[str, Any]) -> str:
     if trigger == "retry":
         return f"unknown failed_from_state {getattr(item, 'failed_from_state', None)!r}"
     return "guard refused"
-
-
-def can_fire(item: Any, trigger: str, **kwargs: Any) -> bool:
-    """Whether ``trigger`` would move ``item`` (tried on a copy; ``item`` is untouched)."""
-
-    probe = SimpleNamespace(
-        state=str(item.state), failed_from_state=getattr(item, "failed_from_state", None)
-    )
-    try:
-        fire(probe, trigger, **kwargs)
-    except InvalidTransition:
-        return False
-    return True
 
 
 def mermaid() -> str:

@@ -19,7 +19,6 @@ from backend.database.migration.records import (
     normalize_tag,
 )
 from backend.database.models import (
-    DbMeta,
     Model,
     ModelTag,
     PendingImport,
@@ -34,7 +33,6 @@ MODEL_TAGS = cast(Table, ModelTag.__table__)
 PENDING_TAGS = cast(Table, PendingModelTag.__table__)
 
 
-_MODEL_PATH = select(MODELS.c.path).where(MODELS.c.sha256 == bindparam("sha"))
 _MODEL_META = select(MODELS.c.meta_json).where(MODELS.c.sha256 == bindparam("sha"))
 _SET_META = update(MODELS).where(MODELS.c.sha256 == bindparam("sha"))
 _TAG_ID = select(bindparam("sha"), TAGS.c.id).where(TAGS.c.name == bindparam("name"))
@@ -109,11 +107,6 @@ class LibraryRepository:
         """Only the meta_json of a model (no tags, no other columns)."""
         text = self.session.connection().scalar(_MODEL_META, {"sha": sha256})
         return None if text is None else MetaJson.model_validate_json(text)
-
-    def model_path(self, sha256: str) -> str | None:
-        """Only the path of a model, or None when the hash is not in the library."""
-        path: str | None = self.session.connection().scalar(_MODEL_PATH, {"sha": sha256})
-        return path
 
     def insert_model_if_new(self, record: ModelRecord) -> bool:
         """Insert the model unless its hash is already in the library; True when inserted."""
@@ -284,17 +277,3 @@ class LibraryRepository:
             meta=PendingMetaJson.model_validate_json(row.meta_json),
             tags=tags,
         )
-
-    # --- db_meta --------------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        """A db_meta value."""
-        row = self.session.get(DbMeta, key)
-        return None if row is None else row.value
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Insert or replace a db_meta value."""
-        if self.session.get(DbMeta, key) is None:
-            self.session.execute(insert(DbMeta).values(key=key, value=value))
-        else:
-            self.session.execute(update(DbMeta).where(DbMeta.key == key).values(value=value))
