@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +11,9 @@ import pytest
 from backend.config import Settings
 from backend.database.migration import service as service_module
 from backend.database.migration import step_support
-from backend.database.migration.faults import ENV as KILL_ENV
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
+from tests.helpers.crash_cli import cli, finish, snapshot_diff
 from tests.helpers.library_snapshot import (
     LibrarySnapshot,
     orphan_problems,
@@ -26,32 +23,12 @@ from tests.helpers.library_snapshot import (
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 BATCH = "4"
 MAX_RERUNS = 6
 
 
-def cli_env(data_dir: Path, kill_at: int | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
-    env["MODEL_MIGRATE_DATA_DIR"] = str(data_dir)
-    env["MODEL_MIGRATE_DATABASE_URL"] = f"sqlite:///{data_dir}/library.sqlite3"
-    if kill_at is not None:
-        env[KILL_ENV] = str(kill_at)
-    return env
-
-
 def run_cli(args: list[str], data_dir: Path, kill_at: int | None = None) -> int:
-    proc = subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args],
-        env=cli_env(data_dir, kill_at),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if proc.returncode not in (0, 3, -9):
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc.returncode
+    return finish(cli(args, data_dir, kill_at))
 
 
 def resume_until_done(args: list[str], data_dir: Path) -> int:
@@ -144,9 +121,8 @@ def test_kill_nine_anywhere_then_resume_gives_the_clean_library(
         if final != baseline.clean_code:
             failures.append(f"kill at {n}: exit {final}")
         if snap != baseline.clean:
-            failures.append(
-                f"kill at {n} ({baseline.checkpoints[n - 1]}): {_diff(snap, baseline.clean)}"
-            )
+            diff = snapshot_diff(snap, baseline.clean)
+            failures.append(f"kill at {n} ({baseline.checkpoints[n - 1]}): {diff}")
         problems = orphan_problems(snap)
         if problems:
             failures.append(f"kill at {n}: {problems[:5]}")
@@ -160,12 +136,3 @@ def test_kill_nine_anywhere_then_resume_gives_the_clean_library(
     assert failures == []
     assert {"image_rendered", "tier_published", "batch_committed"} <= landed
     assert snapshot_tree(baseline.lib.root) == baseline.legacy_tree
-
-
-def _diff(a: LibrarySnapshot, b: LibrarySnapshot) -> str:
-    parts = []
-    for field in ("models", "tags", "model_tags", "pending", "db_meta", "files"):
-        x, y = {str(r) for r in getattr(a, field)}, {str(r) for r in getattr(b, field)}
-        if x != y:
-            parts.append(f"{field}: +{sorted(x - y)[:2]} -{sorted(y - x)[:2]}")
-    return "; ".join(parts)

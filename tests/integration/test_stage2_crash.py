@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +13,8 @@ from sqlalchemy import create_engine, text
 from backend.config import Settings
 from backend.database.migration import service as service_module
 from backend.database.migration import step_support
-from backend.database.migration.faults import ENV as KILL_ENV
 from backend.database.migration.service import MigrationService
+from tests.helpers.crash_cli import cli, finish, snapshot_diff, url_for
 from tests.helpers.library_snapshot import (
     LibrarySnapshot,
     orphan_problems,
@@ -28,42 +25,9 @@ from tests.helpers.stage_libraries import CopyLibrary, make_copy_library, run_st
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 BATCH = 3
 PROMOTE = ["promote", "--all", "--strategy", "merge", "--json"]
 MAX_RERUNS = 6
-
-
-def url_for(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir}/library.sqlite3"
-
-
-def cli_env(data_dir: Path, kill_at: int | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
-    env["MODEL_MIGRATE_DATA_DIR"] = str(data_dir)
-    env["MODEL_MIGRATE_DATABASE_URL"] = url_for(data_dir)
-    env["MODEL_MIGRATE_BATCH_SIZE"] = str(BATCH)
-    if kill_at is not None:
-        env[KILL_ENV] = str(kill_at)
-    return env
-
-
-def cli(args: list[str], data_dir: Path, kill_at: int | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", *args],
-        env=cli_env(data_dir, kill_at),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen[str]) -> int:
-    out, err = proc.communicate(timeout=120)
-    if proc.returncode not in (0, 3, -9):
-        raise AssertionError(f"exit {proc.returncode}\n{out}\n{err}")
-    return proc.returncode
 
 
 @dataclass
@@ -105,7 +69,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baseline]:
     stage1 = root / "stage1"
     run_stage1(built.lib, stage1)
     clean_dir = fresh_copy(stage1, root / "clean")
-    code = finish(cli(PROMOTE, clean_dir))
+    code = finish(cli(PROMOTE, clean_dir, batch_size=BATCH))
     clean = snapshot_library(clean_dir, url_for(clean_dir))
     names = count_checkpoints(fresh_copy(stage1, root / "counted"))
     yield Baseline(built, tree, stage1, clean, code, names)
@@ -145,9 +109,11 @@ def test_kill_nine_mid_promotion_then_resume(baseline: Baseline, tmp_path: Path)
     failures: list[str] = []
     for n in points:
         data = fresh_copy(baseline.stage1_dir, tmp_path / f"kill{n}")
-        assert finish(cli(PROMOTE, data, kill_at=n)) == -9, f"checkpoint {n} did not kill"
+        assert finish(cli(PROMOTE, data, kill_at=n, batch_size=BATCH)) == -9, (
+            f"checkpoint {n} did not kill"
+        )
         for _ in range(MAX_RERUNS):
-            code = finish(cli(PROMOTE, data))
+            code = finish(cli(PROMOTE, data, batch_size=BATCH))
             if code != -9:
                 break
         snap = snapshot_library(data, url_for(data))
@@ -155,7 +121,9 @@ def test_kill_nine_mid_promotion_then_resume(baseline: Baseline, tmp_path: Path)
         if code != baseline.clean_code:
             failures.append(f"{where}: exit {code}")
         if snap != baseline.clean:
-            failures.append(f"{where}: differs from the clean run: {_diff(snap, baseline.clean)}")
+            failures.append(
+                f"{where}: differs from the clean run: {snapshot_diff(snap, baseline.clean)}"
+            )
         problems = orphan_problems(snap)
         if problems:
             failures.append(f"{where}: {problems[:4]}")
@@ -174,19 +142,13 @@ def test_two_promotions_at_once_promote_each_model_once(baseline: Baseline, tmp_
             str(i) for i in conn.execute(text("SELECT id FROM pending_import")).scalars()
         }
     engine.dispose()
-    first, second = cli(PROMOTE, data), cli(PROMOTE, data)
+    first, second = (
+        cli(PROMOTE, data, batch_size=BATCH),
+        cli(PROMOTE, data, batch_size=BATCH),
+    )
     codes = [finish(first), finish(second)]
     snap = snapshot_library(data, url_for(data))
     assert codes == [0, 0]
-    assert snap == baseline.clean, _diff(snap, baseline.clean)
+    assert snap == baseline.clean, snapshot_diff(snap, baseline.clean)
     assert promoted_per_pending(data) == {pid: 1 for pid in pending_ids}
     assert orphan_problems(snap) == []
-
-
-def _diff(a: LibrarySnapshot, b: LibrarySnapshot) -> str:
-    parts = []
-    for field in ("models", "tags", "model_tags", "pending", "db_meta", "files"):
-        x, y = {str(r) for r in getattr(a, field)}, {str(r) for r in getattr(b, field)}
-        if x != y:
-            parts.append(f"{field}: +{sorted(x - y)[:2]} -{sorted(y - x)[:2]}")
-    return "; ".join(parts)
