@@ -27,7 +27,7 @@ from backend.cli_output import (
 from backend.cli_verify import verify
 from backend.config import Settings
 from backend.database.migration.errors import MigrationError
-from backend.database.migration.run_records import RunStatusRecord
+from backend.database.migration.results import RunStatusRecord
 from backend.database.migration.service import MigrationService
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_LEFT_OVER = 0, 1, 2, 3

@@ -16,8 +16,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from backend.database.migration.legacy_rows import LegacyPreflight
-from backend.database.migration.run_records import (
+from backend.database.migration.legacy.rows import LegacyPreflight
+from backend.database.migration.results import (
     ItemDetail,
     ItemPage,
     PromotionResult,

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backend.config import Settings
-from backend.database.migration.audit_records import (
+from backend.database.migration.audit.records import (
     RERUN,
     RERUN_RECIPE,
     AuditProblem,

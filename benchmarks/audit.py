@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from backend.config import Settings
-from backend.database.migration.audit import audit
+from backend.database.migration.audit.report import audit
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 

@@ -24,11 +24,11 @@ from sqlalchemy import (
     update,
 )
 
-from backend.database.models import MigrationEvent, MigrationItem, MigrationRun
 from workflows import clock
 from workflows.errors import LeaseLost
 from workflows.machine import FINAL, WORKING, fire
 from workflows.records import WorkItem
+from workflows.tables import MigrationEvent, MigrationItem, MigrationRun
 
 ITEMS = cast(Table, MigrationItem.__table__)
 EVENTS = cast(Table, MigrationEvent.__table__)

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select, text, update
 
-from backend.database.models import FINAL_EVENT_SQL
 from workflows import clock
 from workflows.errors import NotFound
 from workflows.fence import (
@@ -20,6 +19,7 @@ from workflows.fence import (
 )
 from workflows.machine import State
 from workflows.records import EventRow, RunInfo, RunStatus, Wakeup, WorkItem
+from workflows.tables import FINAL_EVENT_SQL
 
 RATE_WINDOW_SECONDS = 60.0
 RATE_SAMPLE = 10_000

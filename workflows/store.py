@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, case, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.database.session import writer
 from workflows import clock
 from workflows.errors import NotFound
 from workflows.fence import (
@@ -31,6 +30,7 @@ from workflows.machine import WORKING, State, fire
 from workflows.owner import parse_owner, pid_alive
 from workflows.reads import StoreReads
 from workflows.records import WorkItem
+from workflows.tables import writer
 
 _INSERT_CHUNK = 5_000
 

@@ -8,8 +8,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflows.tables import IMMEDIATE, writer
+
+__all__ = ["IMMEDIATE", "is_sqlite", "make_engine", "make_session_factory", "writer"]
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-IMMEDIATE = "sqlite_immediate"
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -47,11 +50,6 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-def writer(engine: Engine) -> Engine:
-    """The same engine, but its SQLite transactions take the write lock up front."""
-    return engine.execution_options(**{IMMEDIATE: True})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

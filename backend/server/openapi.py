@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from backend.database.migration.audit_records import AuditReport
+from backend.database.migration.audit.records import AuditReport
 from backend.database.migration.records import PendingModelRecord
-from backend.database.migration.run_records import (
+from backend.database.migration.results import (
     AdvanceResult,
     HealthRecord,
     ItemDetail,

@@ -26,7 +26,7 @@ from pydantic import (
 from werkzeug.routing import IntegerConverter, Map, ValidationError
 
 from backend.database.migration.records import PendingModelRecord
-from backend.database.migration.run_records import RunStatusRecord
+from backend.database.migration.results import RunStatusRecord
 from backend.server.errors import MalformedBodyError
 from backend.server.security import within_roots
 from backend.server.state import api_state

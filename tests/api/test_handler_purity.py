@@ -10,7 +10,7 @@ import backend.server.migration_handler as handler
 ALLOWED_DATABASE_MODULES = {
     "backend.database.migration.service",
     "backend.database.migration.records",
-    "backend.database.migration.run_records",
+    "backend.database.migration.results",
     "backend.database.migration.errors",
 }
 FORBIDDEN_CALLS = {

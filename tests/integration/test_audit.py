@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 
 from backend.cli_verify import verify
 from backend.config import Settings
-from backend.database.migration.audit import audit
-from backend.database.migration.audit_records import RERUN, AuditReport, RowAudit
+from backend.database.migration.audit.records import RERUN, AuditReport, RowAudit
+from backend.database.migration.audit.report import audit
 from backend.database.migration.images import tier_file_name
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, LegacyRowSpec, make_legacy_library

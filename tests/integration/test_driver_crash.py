@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from backend.database.models import MigrationItem
 from tests.helpers.workflow import FLOW, keys, make_steps
 from workflows.driver import Driver
 from workflows.records import WorkItem
 from workflows.store import WorkflowStore
+from workflows.tables import MigrationItem
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from backend.database.migration.errors import LegacyDatabaseError
-from backend.database.migration.legacy import LegacyReader
-from backend.database.migration.legacy_rows import LegacyModel
+from backend.database.migration.legacy.reader import LegacyReader
+from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.records import normalize_tag
 from backend.sample.legacy_factory import (
     CASES,

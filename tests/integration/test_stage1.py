@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from backend.config import Settings
-from backend.database.migration import steps
 from backend.database.migration.images import TIERS, tier_file_name
 from backend.database.migration.service import MigrationService
+from backend.database.migration.steps import legacy as steps
 from backend.sample.legacy_factory import (
     LegacyLibrary,
     LegacyRowSpec,

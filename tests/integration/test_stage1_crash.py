@@ -10,8 +10,8 @@ import pytest
 
 from backend.config import Settings
 from backend.database.migration import service as service_module
-from backend.database.migration import step_support
 from backend.database.migration.service import MigrationService
+from backend.database.migration.steps import publish as step_support
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
 from tests.helpers.crash_cli import cli, finish, snapshot_diff
 from tests.helpers.library_snapshot import (

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from backend.config import Settings
-from backend.database.migration import hashing, promotion
+from backend.database.migration import hashing
 from backend.database.migration.images import TIERS, tier_file_name
 from backend.database.migration.service import MigrationService
+from backend.database.migration.steps import promotion
 from tests.helpers.library_snapshot import orphan_problems, snapshot_library, snapshot_tree
 from tests.helpers.stage_libraries import COPY_TAG, CopyLibrary, make_copy_library, run_stage1
 

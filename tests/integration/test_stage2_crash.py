@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 
 from backend.config import Settings
 from backend.database.migration import service as service_module
-from backend.database.migration import step_support
 from backend.database.migration.service import MigrationService
+from backend.database.migration.steps import publish as step_support
 from tests.helpers.crash_cli import cli, finish, snapshot_diff, url_for
 from tests.helpers.library_snapshot import (
     LibrarySnapshot,

@@ -11,12 +11,11 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from backend.database.models import MigrationItem, MigrationRun
-from backend.database.session import writer
 from tests.helpers.workflow import dead_pid, keys
 from workflows.errors import InvalidTransition, NotFound
 from workflows.machine import fire
 from workflows.store import WorkflowStore
+from workflows.tables import MigrationItem, MigrationRun, writer
 
 T0 = "2030-01-01 00:00:00"
 HOST = socket.gethostname()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.database.migration.legacy_rows import (
+from backend.database.migration.legacy.rows import (
     KNOWN_EXTRA_KEYS,
     build_model,
     classify_hash,

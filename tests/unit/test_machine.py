@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from backend.database.models import FINAL_EVENT_SQL
 from workflows.errors import InvalidTransition
 from workflows.machine import FINAL, MACHINE, TRIGGERS, WAITING, WORKING, State, fire, mermaid
+from workflows.tables import FINAL_EVENT_SQL
 
 # The diagram of DESIGN.md, written out independently of machine.py: (source, trigger, kwargs,
 # failed_from_state) -> destination.

@@ -6,8 +6,9 @@ from alembic import context
 from sqlalchemy import Connection
 
 from backend.database.models import Base
+from workflows.tables import WorkflowBase
 
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, WorkflowBase.metadata]
 
 
 def _run(connection: Connection) -> None:

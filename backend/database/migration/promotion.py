@@ -1,176 +1,219 @@
-"""Stage-2 steps: a pending model hashed, inserted (or combined), imaged, tagged and promoted."""
+"""Stage-2 operations of MigrationService: promotion runs, v2 batch results, scan."""
 
 from __future__ import annotations
 
+import fcntl
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
-from backend.database.migration.errors import HashError
+from backend.database.migration import pending_files
+from backend.database.migration.conflicts import Strategy
+from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.library import LibraryRepository
-from backend.database.migration.records import MetaJson, ModelRecord, PendingModelRecord
-from backend.database.migration.step_env import StepEnv
-from backend.database.migration.step_support import (
-    ImageSource,
-    publish_images,
-    render_images,
-    verify_images,
+from backend.database.migration.records import PendingMetaJson
+from backend.database.migration.results import (
+    ConflictEntry,
+    FailedEntry,
+    PromotionResult,
+    RunRecord,
+    ScanResult,
 )
-from backend.database.migration.steps import conflict_transitions, item_strategy
-from workflows.driver import ApplyFn, StepFn, Transition
-from workflows.errors import StepError, TransientError
-from workflows.machine import State
+from backend.database.migration.scan import DEFAULT_EXTENSIONS, type_for, walk_models
+from backend.database.migration.steps.promotion import PROMOTION
 from workflows.records import WorkItem
 
-PROMOTION = "promotion"
+if TYPE_CHECKING:
+    from backend.database.migration.service import MigrationService
+
+_STRATEGIES = tuple(s.value for s in Strategy)
 
 
-def pending_row(env: StepEnv, item: WorkItem) -> PendingModelRecord:
-    """The pending row behind an item; a row that vanished is a permanent failure."""
-    with env.sessions() as session:
-        row = LibraryRepository(session).get_pending(int(item.source_key))
-    if row is None:
-        raise StepError("pending_missing", f"pending model {item.source_key} no longer exists")
-    return row
+def _split_ids(ids: Sequence[Any], known: set[int]) -> tuple[list[int], list[FailedEntry]]:
+    """Requested ids that name a pending model, and a failed entry for every other one."""
+    valid: list[int] = []
+    failed: list[FailedEntry] = []
+    seen: set[int] = set()
+    for raw in ids:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            failed.append(FailedEntry(id=raw, error=f"id {raw!r} is not an integer"))
+        elif raw not in known:
+            failed.append(FailedEntry(id=raw, error=f"no pending model with id {raw}"))
+        elif raw not in seen:
+            seen.add(raw)
+            valid.append(raw)
+    return valid, failed
 
 
-def to_model_record(row: PendingModelRecord, sha256: str) -> ModelRecord:
-    """The v2 model a pending row becomes (images_count is set by the image step)."""
-    return ModelRecord(
-        sha256=sha256,
-        path=row.path,
-        name=row.name,
-        type=row.type,
-        size_bytes=row.size_bytes,
-        created_at=row.created_at,
-        meta=MetaJson(**row.meta.model_dump(exclude={"images"})),
-        tags=row.tags,
-    )
-
-
-def _hash(env: StepEnv, item: WorkItem, row: PendingModelRecord) -> str:
-    """The pending file's hash: from the row, else computed once and saved on the row at once."""
-    if row.sha256 is not None:
-        return row.sha256
-    try:
-        sha256 = env.hash_cache.get_or_compute(Path(row.path))
-    except HashError as exc:
-        if exc.code == "source_missing":
-            raise StepError(exc.code, exc.message) from exc
-        raise TransientError(exc.message) from exc
-    with env.write_sessions() as session, session.begin():
-        LibraryRepository(session).set_pending_sha256(row.id, sha256)
-    return sha256
-
-
-def promotion_import(env: StepEnv) -> StepFn:
-    """Step for ``pending`` promotion items: hash, then insert or resolve a conflict."""
-
-    def step(item: WorkItem) -> ApplyFn:
-        row = pending_row(env, item)
-        sha256 = _hash(env, item, row)
-        item.sha256 = sha256
-        item.artifacts["pending_images"] = list(row.meta.images)
-        strategy, decided = item_strategy(env, item)
-
-        def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
-            repo = LibraryRepository(session)
-            incoming = to_model_record(row, sha256)
-            existing = repo.get_model(sha256)
-            if existing is None:
-                repo.save_model(incoming)
-                return "import_model"
-            conflict = {
-                "sha256": sha256,
-                "existing_path": existing.path,
-                "pending_path": row.path,
-            }
-            transitions = conflict_transitions(item, strategy, decided, conflict)
-            if transitions is not None:
-                if strategy is Strategy.DELETE:
-                    repo.delete_pending(row.id)
-                    item.artifacts["remove_files"] = list(row.meta.images)
-                return transitions
-            assert strategy in WRITING_STRATEGIES
-            repo.save_model(combine(existing, incoming, strategy))
-            if decided:
-                return "import_model"
-            return ["conflict", ("resolve", {"strategy": strategy.value}), "import_model"]
-
-        return apply
-
-    return step
-
-
-def promotion_images(env: StepEnv) -> StepFn:
-    """Step for ``imported`` promotion items: originals into tiers, appended after existing."""
-
-    def step(item: WorkItem) -> ApplyFn:
-        sha256 = item.sha256
-        if sha256 is None:
-            raise StepError("invalid_record", f"item {item.id} has no sha256")
-        names = [str(n) for n in item.artifacts.get("pending_images", [])]
-        sources = [ImageSource(name, env.pending_dir / name) for name in names]
-        rendered = render_images(item, sha256, sources, env.images_dir, env.webp_method)
-
-        def apply(session: Session, item: WorkItem) -> Transition:
-            publish_images(
-                LibraryRepository(session), item, sha256, rendered, env.images_dir, append=True
+def _describe(item: WorkItem | None, pending_id: int, result: PromotionResult) -> None:
+    if item is None:
+        result.failed.append(FailedEntry(id=pending_id, error="not part of the promotion run"))
+    elif item.state == "promoted":
+        result.success.append(pending_id)
+    elif item.state == "ignored":
+        result.ignored.append(pending_id)
+    elif item.state == "deleted":
+        result.deleted.append(pending_id)
+    elif item.state == "conflicted":
+        conflict = item.artifacts.get("conflict", {})
+        result.conflict.append(
+            ConflictEntry(
+                pending={"id": pending_id, "path": conflict.get("pending_path")},
+                existing={"id": conflict.get("sha256"), "path": conflict.get("existing_path")},
             )
-            return "process_images"
-
-        return apply
-
-    return step
-
-
-def promotion_tags(env: StepEnv) -> StepFn:
-    """Step for ``images_processed`` promotion items: union the pending tags by name."""
-
-    def step(item: WorkItem) -> ApplyFn:
-        row = pending_row(env, item)
-        sha256 = item.sha256
-        if sha256 is None:
-            raise StepError("invalid_record", f"item {item.id} has no sha256")
-
-        def apply(session: Session, item: WorkItem) -> Transition:
-            LibraryRepository(session).add_model_tags(sha256, row.tags)
-            return "sync_tags"
-
-        return apply
-
-    return step
+        )
+    elif item.state == "failed":
+        error = f"{item.last_error_code}: {item.last_error}"
+        result.failed.append(FailedEntry(id=pending_id, error=error))
+    else:
+        message = f"not finished (state {item.state}); run `model-migrate status {item.run_id}`"
+        result.failed.append(FailedEntry(id=pending_id, error=message))
 
 
-def promotion_promote(env: StepEnv) -> StepFn:
-    """Step for ``tags_synced`` promotion items: verify, remove the pending row, promote.
+def remove_promoted_originals(service: MigrationService) -> int:
+    """Remove originals left behind by promoted or deleted pending models; how many.
 
-    The originals are removed by the service after the commit (and by the startup sweep).
+    The originals of a promoted (or deleted) pending model are removed after the commit; a
+    process killed between the two leaves them on disk with no pending row. They are the
+    ``remove_files`` of finished promotion items that no pending row references any more.
     """
+    pending_dir = service.env.pending_dir
+    if not pending_dir.is_dir():
+        return 0
+    on_disk = {entry.name for entry in pending_dir.iterdir() if entry.is_file()}
+    if not on_disk:
+        return 0
+    with service.sessions() as session:
+        loose = on_disk - LibraryRepository(session).pending_image_names()
+    if not loose:
+        return 0
+    finished: set[str] = set()
+    for run in service.store.runs():
+        if run.kind != PROMOTION:
+            continue
+        for state in ("promoted", "deleted"):
+            after: int | None = None
+            while True:
+                page = service.store.items(run.id, state, 1000, after)
+                for item in page:
+                    finished.update(str(n) for n in item.artifacts.get("remove_files", []))
+                if len(page) < 1000:
+                    break
+                after = page[-1].id
+    return pending_files.remove(pending_dir, sorted(loose & finished))
 
-    def step(item: WorkItem) -> ApplyFn:
-        sha256 = item.sha256
-        if sha256 is None:
-            raise StepError("invalid_record", f"item {item.id} has no sha256")
 
-        def apply(session: Session, item: WorkItem) -> Transition:
-            repo = LibraryRepository(session)
-            item.artifacts["images_count"] = verify_images(repo, sha256, env.images_dir)
-            repo.delete_pending(int(item.source_key))
-            item.artifacts["remove_files"] = list(item.artifacts.get("pending_images", []))
-            return "promote"
+@contextmanager
+def _run_lock(service: MigrationService) -> Iterator[None]:
+    """Serialize finding-or-creating the open promotion run across the processes of a library.
 
-        return apply
+    Without it two ``promote`` commands started together both find no open run and create one
+    each, with an item per pending model in both: every model would be handled twice.
+    """
+    service.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(service.settings.data_dir / ".promotion-run.lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    return step
+
+def start_promotion_run(
+    service: MigrationService, ids: Sequence[int] | None, strategy: str | None = None
+) -> RunRecord:
+    """Add pending models (all when ``ids`` is None) to the open promotion run for
+    ``strategy``, creating the run when none is open."""
+    chosen = _parse(strategy)
+    remove_promoted_originals(service)
+    fingerprint = f"pending:{chosen.value if chosen else 'none'}"
+    with _run_lock(service):
+        with service.sessions() as session:
+            known = LibraryRepository(session).pending_rows_hashes()
+        wanted = sorted(known) if ids is None else [i for i in ids if i in known]
+        items = [(str(i), known[i]) for i in wanted]
+        run_id = service.store.find_run(PROMOTION, fingerprint)
+        if run_id is None:
+            options = {"on_conflict": chosen.value if chosen else None}
+            options["backup_path"] = service._backup_if_needed("before-promotion")
+            run_id = service.store.create_run(
+                PROMOTION, fingerprint, options, items, max_attempts=service.settings.max_attempts
+            )
+        else:
+            service.store.add_items(run_id, items, max_attempts=service.settings.max_attempts)
+    return service.get_run(run_id)
 
 
-def promotion_steps(env: StepEnv) -> dict[str, StepFn]:
-    """The stage-2 step table, by item state."""
-    return {
-        State.pending.value: promotion_import(env),
-        State.imported.value: promotion_images(env),
-        State.images_processed.value: promotion_tags(env),
-        State.tags_synced.value: promotion_promote(env),
-    }
+def promote_batch(
+    service: MigrationService,
+    ids: Sequence[Any] | None,
+    strategy: str | None = None,
+    *,
+    workers: int = 1,
+) -> PromotionResult:
+    """Promote pending models and report each one in the v2 ``import_models`` shape.
+
+    Bad or unknown ids are failed entries; they never abort the batch.
+    """
+    _parse(strategy)
+    remove_promoted_originals(service)
+    with service.sessions() as session:
+        known = set(LibraryRepository(session).pending_ids())
+    requested: Sequence[Any] = sorted(known) if ids is None else ids
+    valid, failed = _split_ids(requested, known)
+    result = PromotionResult(run_id=None, total=len(requested), failed=failed)
+    if not valid:
+        return result
+    run = service.start_promotion_run(valid, strategy)
+    service.run_until_done(run.id, workers=workers)
+    result.run_id = run.id
+    for pending_id in valid:
+        _describe(service.store.item_by_source(run.id, str(pending_id)), pending_id, result)
+    return result
+
+
+def scan(
+    service: MigrationService, dirs: Sequence[Path], extensions: Sequence[str] | None = None
+) -> ScanResult:
+    """Add model files under ``dirs`` that the library does not know as pending rows."""
+    for folder in dirs:
+        if not folder.is_dir():
+            raise InvalidInputError(f"scan folder {folder} does not exist or is not a folder")
+    scanned = added = skipped = 0
+    added_paths: list[str] = []
+    with service.write_sessions() as session, session.begin():
+        repo = LibraryRepository(session)
+        known = repo.known_paths()
+        for root, file in walk_models(dirs, extensions or DEFAULT_EXTENSIONS):
+            scanned += 1
+            path = str(file.resolve())
+            if path in known:
+                skipped += 1
+                continue
+            try:
+                stat = file.stat()
+            except OSError:
+                skipped += 1  # a dangling symlink or a file removed while scanning
+                continue
+            repo.upsert_pending(
+                path=path,
+                name=file.stem,
+                type=type_for(file, root),
+                size_bytes=stat.st_size,
+                created_at=int(stat.st_mtime * 1000) or int(time.time() * 1000),
+                meta=PendingMetaJson(),
+            )
+            known.add(path)
+            added += 1
+            added_paths.append(path)
+    return ScanResult(scanned=scanned, added=added, skipped=skipped, added_paths=added_paths)
+
+
+def _parse(strategy: str | None) -> Strategy | None:
+    if strategy is None:
+        return None
+    if strategy not in _STRATEGIES:
+        raise InvalidInputError(f"unknown strategy {strategy!r}; one of {', '.join(_STRATEGIES)}")
+    return Strategy(strategy)

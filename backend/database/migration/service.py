@@ -15,22 +15,32 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend.config import Settings
 from backend.database import schema
-from backend.database.migration import pending_files, promotion_service
-from backend.database.migration.audit import audit as run_audit
-from backend.database.migration.audit_records import AuditReport
+from backend.database.migration import pending_files
+from backend.database.migration import promotion as promotion_service
+from backend.database.migration.audit.records import AuditReport
+from backend.database.migration.audit.report import audit as run_audit
 from backend.database.migration.backup import backup_sqlite, sqlite_path
 from backend.database.migration.batching import BatchSizer
 from backend.database.migration.conflicts import Strategy
 from backend.database.migration.errors import InvalidInputError, NotFoundError, WrongStateError
 from backend.database.migration.faults import checkpoint
 from backend.database.migration.hashing import HashCache
-from backend.database.migration.legacy import LegacyReader
-from backend.database.migration.legacy_cache import PrefetchingRows
-from backend.database.migration.legacy_rows import LegacyPreflight
+from backend.database.migration.legacy.prefetch import PrefetchingRows
+from backend.database.migration.legacy.reader import LegacyReader
+from backend.database.migration.legacy.rows import LegacyPreflight
 from backend.database.migration.library import LibraryRepository
-from backend.database.migration.promotion import PROMOTION, promotion_steps
+from backend.database.migration.mapping import (
+    STATES,
+    batch_size_or,
+    delete_pending_row,
+    item_record,
+    legacy_summary,
+    parse_strategy,
+    run_record,
+    status_record,
+)
 from backend.database.migration.records import PendingModelRecord
-from backend.database.migration.run_records import (
+from backend.database.migration.results import (
     AdvanceResult,
     EventRecord,
     HealthRecord,
@@ -45,18 +55,9 @@ from backend.database.migration.run_records import (
     RunStatusRecord,
     ScanResult,
 )
-from backend.database.migration.service_mapping import (
-    STATES,
-    batch_size_or,
-    delete_pending_row,
-    item_record,
-    legacy_summary,
-    parse_strategy,
-    run_record,
-    status_record,
-)
-from backend.database.migration.step_env import StepEnv
-from backend.database.migration.steps import LEGACY, legacy_steps
+from backend.database.migration.steps.context import StepEnv
+from backend.database.migration.steps.legacy import LEGACY, legacy_steps
+from backend.database.migration.steps.promotion import PROMOTION, promotion_steps
 from backend.database.migration.workers import run_with_workers
 from backend.database.session import make_engine, make_session_factory, writer
 from workflows.driver import Driver, ItemReport

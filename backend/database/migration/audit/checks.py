@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from backend.database.migration.audit_records import RERUN, AuditProblem, ImageNote
-from backend.database.migration.audit_state import ItemRow, ModelRow, PendingRow
-from backend.database.migration.legacy_rows import LegacyModel
+from backend.database.migration.audit.records import RERUN, AuditProblem, ImageNote
+from backend.database.migration.audit.state import ItemRow, ModelRow, PendingRow
+from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.records import normalize_tag
 
 REPAIR = (

@@ -12,7 +12,7 @@ from backend.database.migration.conflicts import Strategy
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import ItemWarning
-from backend.database.migration.run_records import (
+from backend.database.migration.results import (
     ItemRecord,
     LegacyMigrationResult,
     RunRecord,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backend.database.migration.audit_records import AuditProblem
-from backend.database.migration.audit_state import LibraryState
+from backend.database.migration.audit.records import AuditProblem
+from backend.database.migration.audit.state import LibraryState
 from backend.database.migration.records import normalize_tag
 
 _IDLE = "no migration is running (every item is settled)"

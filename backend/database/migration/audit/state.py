@@ -15,12 +15,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.database.migration.audit_files import Listing
-from backend.database.migration.audit_records import Decision
+from backend.database.migration.audit.files import Listing
+from backend.database.migration.audit.records import Decision
 from backend.database.migration.records import MetaJson, PendingMetaJson, normalize_tag
 from backend.database.models import (
-    MigrationEvent,
-    MigrationItem,
     Model,
     ModelTag,
     PendingImport,
@@ -28,6 +26,7 @@ from backend.database.models import (
     Tag,
 )
 from workflows.machine import WORKING
+from workflows.tables import MigrationEvent, MigrationItem
 
 WORKING_STATES = frozenset(s.value for s in WORKING)
 WRITING = frozenset({"override", "merge"})

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backend.database.migration.audit_checks import (
+from backend.database.migration.audit.checks import (
     accounting_problem,
     field_problems,
     good_refs,
@@ -22,9 +22,9 @@ from backend.database.migration.audit_checks import (
     split_warnings,
     tag_problems,
 )
-from backend.database.migration.audit_files import check_tiers, list_images
-from backend.database.migration.audit_library import library_problems
-from backend.database.migration.audit_records import (
+from backend.database.migration.audit.files import check_tiers, list_images
+from backend.database.migration.audit.library import library_problems
+from backend.database.migration.audit.records import (
     RERUN,
     AuditCounts,
     AuditProblem,
@@ -34,10 +34,10 @@ from backend.database.migration.audit_records import (
     RowAudit,
     build_report,
 )
-from backend.database.migration.audit_state import ItemRow, LibraryState, load_state
+from backend.database.migration.audit.state import ItemRow, LibraryState, load_state
 from backend.database.migration.errors import InvalidInputError, NotFoundError
-from backend.database.migration.legacy import LegacyReader
-from backend.database.migration.legacy_rows import LegacyModel
+from backend.database.migration.legacy.reader import LegacyReader
+from backend.database.migration.legacy.rows import LegacyModel
 from workflows.errors import NotFound
 from workflows.records import RunInfo
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
-from backend.database.migration.legacy_rows import LegacyModel
+from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import (
     ItemWarning,
@@ -24,19 +24,19 @@ from backend.database.migration.records import (
     ModelRecord,
     PendingMetaJson,
 )
-from backend.database.migration.step_env import StepEnv
-from backend.database.migration.step_support import (
+from backend.database.migration.steps.context import StepEnv
+from backend.database.migration.steps.publish import (
     ImageSource,
     add_warning,
     publish_images,
     render_images,
     verify_images,
 )
-from backend.database.models import MigrationItem
 from workflows.driver import ApplyFn, StepFn, Transition
 from workflows.errors import StepError, TransientError
 from workflows.machine import WORKING, State
 from workflows.records import WorkItem
+from workflows.tables import MigrationItem
 
 LEGACY = "legacy"
 

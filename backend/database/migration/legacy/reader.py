@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from backend.database.migration.errors import LegacyDatabaseError
-from backend.database.migration.legacy_rows import (
+from backend.database.migration.legacy.rows import (
     LegacyModel,
     LegacyPreflight,
     build_model,

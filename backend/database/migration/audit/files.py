@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from backend.database.migration.audit_records import RERUN, AuditProblem
+from backend.database.migration.audit.records import RERUN, AuditProblem
 from backend.database.migration.images import (
     MAX_BASE_PIXELS,
     TIERS,
@@ -25,7 +25,7 @@ from backend.database.migration.images import (
     tier_sizes,
     verify_tier,
 )
-from backend.database.migration.step_support import STAGING_DIR_NAME
+from backend.database.migration.steps.publish import STAGING_DIR_NAME
 
 TIER_FILE = re.compile(r"^([0-9a-f]{64})_(0|[1-9][0-9]*)_(high|medium|low)\.webp$")
 PENDING_DIR_NAME = "pending"

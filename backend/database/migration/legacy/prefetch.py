@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from backend.database.migration.legacy import LegacyReader
-from backend.database.migration.legacy_rows import LegacyModel
+from backend.database.migration.legacy.reader import LegacyReader
+from backend.database.migration.legacy.rows import LegacyModel
 
 BLOCK = 256
 CAPACITY = 4 * BLOCK

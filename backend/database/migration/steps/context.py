@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.hashing import HashCache
-from backend.database.migration.legacy_cache import PrefetchingRows
+from backend.database.migration.legacy.prefetch import PrefetchingRows
 
 
 @dataclass

@@ -1,0 +1,176 @@
+"""Stage-2 steps: a pending model hashed, inserted (or combined), imaged, tagged and promoted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
+from backend.database.migration.errors import HashError
+from backend.database.migration.library import LibraryRepository
+from backend.database.migration.records import MetaJson, ModelRecord, PendingModelRecord
+from backend.database.migration.steps.context import StepEnv
+from backend.database.migration.steps.legacy import conflict_transitions, item_strategy
+from backend.database.migration.steps.publish import (
+    ImageSource,
+    publish_images,
+    render_images,
+    verify_images,
+)
+from workflows.driver import ApplyFn, StepFn, Transition
+from workflows.errors import StepError, TransientError
+from workflows.machine import State
+from workflows.records import WorkItem
+
+PROMOTION = "promotion"
+
+
+def pending_row(env: StepEnv, item: WorkItem) -> PendingModelRecord:
+    """The pending row behind an item; a row that vanished is a permanent failure."""
+    with env.sessions() as session:
+        row = LibraryRepository(session).get_pending(int(item.source_key))
+    if row is None:
+        raise StepError("pending_missing", f"pending model {item.source_key} no longer exists")
+    return row
+
+
+def to_model_record(row: PendingModelRecord, sha256: str) -> ModelRecord:
+    """The v2 model a pending row becomes (images_count is set by the image step)."""
+    return ModelRecord(
+        sha256=sha256,
+        path=row.path,
+        name=row.name,
+        type=row.type,
+        size_bytes=row.size_bytes,
+        created_at=row.created_at,
+        meta=MetaJson(**row.meta.model_dump(exclude={"images"})),
+        tags=row.tags,
+    )
+
+
+def _hash(env: StepEnv, item: WorkItem, row: PendingModelRecord) -> str:
+    """The pending file's hash: from the row, else computed once and saved on the row at once."""
+    if row.sha256 is not None:
+        return row.sha256
+    try:
+        sha256 = env.hash_cache.get_or_compute(Path(row.path))
+    except HashError as exc:
+        if exc.code == "source_missing":
+            raise StepError(exc.code, exc.message) from exc
+        raise TransientError(exc.message) from exc
+    with env.write_sessions() as session, session.begin():
+        LibraryRepository(session).set_pending_sha256(row.id, sha256)
+    return sha256
+
+
+def promotion_import(env: StepEnv) -> StepFn:
+    """Step for ``pending`` promotion items: hash, then insert or resolve a conflict."""
+
+    def step(item: WorkItem) -> ApplyFn:
+        row = pending_row(env, item)
+        sha256 = _hash(env, item, row)
+        item.sha256 = sha256
+        item.artifacts["pending_images"] = list(row.meta.images)
+        strategy, decided = item_strategy(env, item)
+
+        def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
+            repo = LibraryRepository(session)
+            incoming = to_model_record(row, sha256)
+            existing = repo.get_model(sha256)
+            if existing is None:
+                repo.save_model(incoming)
+                return "import_model"
+            conflict = {
+                "sha256": sha256,
+                "existing_path": existing.path,
+                "pending_path": row.path,
+            }
+            transitions = conflict_transitions(item, strategy, decided, conflict)
+            if transitions is not None:
+                if strategy is Strategy.DELETE:
+                    repo.delete_pending(row.id)
+                    item.artifacts["remove_files"] = list(row.meta.images)
+                return transitions
+            assert strategy in WRITING_STRATEGIES
+            repo.save_model(combine(existing, incoming, strategy))
+            if decided:
+                return "import_model"
+            return ["conflict", ("resolve", {"strategy": strategy.value}), "import_model"]
+
+        return apply
+
+    return step
+
+
+def promotion_images(env: StepEnv) -> StepFn:
+    """Step for ``imported`` promotion items: originals into tiers, appended after existing."""
+
+    def step(item: WorkItem) -> ApplyFn:
+        sha256 = item.sha256
+        if sha256 is None:
+            raise StepError("invalid_record", f"item {item.id} has no sha256")
+        names = [str(n) for n in item.artifacts.get("pending_images", [])]
+        sources = [ImageSource(name, env.pending_dir / name) for name in names]
+        rendered = render_images(item, sha256, sources, env.images_dir, env.webp_method)
+
+        def apply(session: Session, item: WorkItem) -> Transition:
+            publish_images(
+                LibraryRepository(session), item, sha256, rendered, env.images_dir, append=True
+            )
+            return "process_images"
+
+        return apply
+
+    return step
+
+
+def promotion_tags(env: StepEnv) -> StepFn:
+    """Step for ``images_processed`` promotion items: union the pending tags by name."""
+
+    def step(item: WorkItem) -> ApplyFn:
+        row = pending_row(env, item)
+        sha256 = item.sha256
+        if sha256 is None:
+            raise StepError("invalid_record", f"item {item.id} has no sha256")
+
+        def apply(session: Session, item: WorkItem) -> Transition:
+            LibraryRepository(session).add_model_tags(sha256, row.tags)
+            return "sync_tags"
+
+        return apply
+
+    return step
+
+
+def promotion_promote(env: StepEnv) -> StepFn:
+    """Step for ``tags_synced`` promotion items: verify, remove the pending row, promote.
+
+    The originals are removed by the service after the commit (and by the startup sweep).
+    """
+
+    def step(item: WorkItem) -> ApplyFn:
+        sha256 = item.sha256
+        if sha256 is None:
+            raise StepError("invalid_record", f"item {item.id} has no sha256")
+
+        def apply(session: Session, item: WorkItem) -> Transition:
+            repo = LibraryRepository(session)
+            item.artifacts["images_count"] = verify_images(repo, sha256, env.images_dir)
+            repo.delete_pending(int(item.source_key))
+            item.artifacts["remove_files"] = list(item.artifacts.get("pending_images", []))
+            return "promote"
+
+        return apply
+
+    return step
+
+
+def promotion_steps(env: StepEnv) -> dict[str, StepFn]:
+    """The stage-2 step table, by item state."""
+    return {
+        State.pending.value: promotion_import(env),
+        State.imported.value: promotion_images(env),
+        State.images_processed.value: promotion_tags(env),
+        State.tags_synced.value: promotion_promote(env),
+    }
