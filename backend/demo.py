@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from backend.cli_output import (
+from backend.cli.output import (
     ProgressReporter,
     print_preflight,
     print_promotion,

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from backend.cli_verify import verify
+from backend.cli.verify import verify
 from backend.config import Settings
 from backend.database.migration.audit.records import RERUN, AuditReport, RowAudit
 from backend.database.migration.audit.report import audit

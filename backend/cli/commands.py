@@ -5,18 +5,15 @@ Exit codes: 0 done, 3 done with conflicts or failures left, 2 bad input, 1 unexp
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
-from pydantic import BaseModel
 from rich.console import Console
 
-from backend.cli_output import (
+from backend.cli.context import console, emit, service_for
+from backend.cli.exits import ExitCode
+from backend.cli.output import (
     ProgressReporter,
     print_item,
     print_items,
@@ -24,49 +21,18 @@ from backend.cli_output import (
     print_promotion,
     print_status,
 )
-from backend.cli_verify import verify
+from backend.cli.verify import verify
 from backend.config import Settings
 from backend.database.migration.errors import MigrationError
 from backend.database.migration.results import RunStatusRecord
 from backend.database.migration.service import MigrationService
 
-EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_LEFT_OVER = 0, 1, 2, 3
 STRATEGIES = click.Choice(["override", "merge", "ignore", "delete"])
-console = Console(stderr=True)
-
-
-@contextmanager
-def service_for(ctx: click.Context) -> Iterator[MigrationService]:
-    """Build the service from settings; map domain errors to exit code 2."""
-    settings: Settings = ctx.obj
-    try:
-        service = MigrationService(settings)
-    except MigrationError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(EXIT_BAD_INPUT)
-    try:
-        yield service
-    except MigrationError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(EXIT_BAD_INPUT)
-    finally:
-        service.close()
-
-
-def emit(data: BaseModel | list[Any] | dict[str, Any], as_json: bool) -> None:
-    """Print a record as JSON on stdout (for scripts)."""
-    if not as_json:
-        return
-    if isinstance(data, BaseModel):
-        click.echo(data.model_dump_json(indent=2))
-    else:
-        payload = [d.model_dump() if isinstance(d, BaseModel) else d for d in data]
-        click.echo(json.dumps(payload if isinstance(data, list) else data, indent=2))
 
 
 def exit_for(status: RunStatusRecord) -> int:
     """3 when conflicts or failures are left, else 0."""
-    return EXIT_LEFT_OVER if status.waiting else EXIT_OK
+    return ExitCode.LEFT_OVER if status.waiting else ExitCode.OK
 
 
 def _progress(as_json: bool, total: int) -> ProgressReporter:
@@ -182,7 +148,7 @@ def promote(
         emit(result, True)
     else:
         print_promotion(Console(), result)
-    sys.exit(EXIT_LEFT_OVER if result.conflict or result.failed else EXIT_OK)
+    sys.exit(ExitCode.LEFT_OVER if result.conflict or result.failed else ExitCode.OK)
 
 
 @main.command()
@@ -357,14 +323,14 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             f"[red]error[/red]: refusing to serve on non-loopback address {host}: "
             "set MODEL_MIGRATE_API_TOKEN so every request needs a Bearer token"
         )
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
     hosts = [*(settings.allowed_hosts or []), host]
     settings = settings.model_copy(update={"allowed_hosts": hosts})
     try:
         app = create_app(settings)
     except MigrationError as exc:
         console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(ExitCode.BAD_INPUT)
     console.print(f"serving on http://{host}:{port} (data dir {settings.data_dir})")
     waitress.serve(
         app,

@@ -14,36 +14,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from backend.config import Settings
+from backend.cli.context import service_for
 from backend.database.migration.audit.records import (
     RERUN,
     RERUN_RECIPE,
     AuditProblem,
     AuditReport,
 )
-from backend.database.migration.errors import MigrationError
-from backend.database.migration.service import MigrationService
 
-EXIT_BAD_INPUT = 2
 SHOWN = 200
 """Problems printed in the human output (all of them are in ``--json``)."""
-
-
-def run_audit(settings: Settings, run_id: int | None, deep: bool) -> AuditReport:
-    """Build the service, audit, close; domain errors exit with code 2."""
-    err = Console(stderr=True)
-    try:
-        service = MigrationService(settings)
-    except MigrationError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(EXIT_BAD_INPUT)
-    try:
-        return service.audit(run_id, deep=deep)
-    except MigrationError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(EXIT_BAD_INPUT)
-    finally:
-        service.close()
 
 
 @click.command()
@@ -53,8 +33,8 @@ def run_audit(settings: Settings, run_id: int | None, deep: bool) -> AuditReport
 @click.pass_context
 def verify(ctx: click.Context, run_id: int | None, deep: bool, as_json: bool) -> None:
     """Audit a stage-1 run (default: the newest): account for every legacy row."""
-    settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
-    report = run_audit(settings, run_id, deep)
+    with service_for(ctx) as service:
+        report = service.audit(run_id, deep=deep)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:

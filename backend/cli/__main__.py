@@ -1,0 +1,5 @@
+"""``python -m backend.cli``: the same as the ``model-migrate`` console script."""
+
+from backend.cli.commands import main
+
+main()
