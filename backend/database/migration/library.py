@@ -47,6 +47,15 @@ def _ignore(dialect: str, table: Table) -> Insert:
 
 
 @cache
+def _insert_new_model(dialect: str) -> Insert:
+    """Insert a model unless its hash exists, returning the hash only when it inserted.
+
+    ``RETURNING`` rather than ``rowcount``: psycopg reports -1 for this statement.
+    """
+    return _ignore(dialect, MODELS).returning(MODELS.c.sha256)
+
+
+@cache
 def _ignore_links(dialect: str) -> Insert:
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
     return (
@@ -120,7 +129,7 @@ class LibraryRepository:
             "created_at": record.created_at,
             "meta_json": record.meta.model_dump_json(),
         }
-        return conn.execute(_ignore(conn.dialect.name, MODELS), row).rowcount == 1
+        return conn.execute(_insert_new_model(conn.dialect.name), row).first() is not None
 
     def set_images_count(self, sha256: str, count: int) -> None:
         """Store ``images_count`` in the model's meta_json."""
