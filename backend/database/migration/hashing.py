@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Insert, Table, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +27,11 @@ from backend.database.session import IMMEDIATE
 DEFAULT_BUFFER_SIZE: Final = 4 * 1024 * 1024
 
 _Fingerprint = tuple[int, int, int, int]  # (device, inode, size, mtime_ns)
+_CACHE = cast(Table, HashCacheRow.__table__)
+_LOOKUP = select(_CACHE.c.sha256, _CACHE.c.size_bytes, _CACHE.c.mtime_ns).where(
+    _CACHE.c.path == bindparam("path")
+)
+SaveFn = Callable[[Session, str], None]
 
 
 def sha256_file(path: Path, *, buffer_size: int = DEFAULT_BUFFER_SIZE) -> str:
@@ -76,57 +83,73 @@ class HashCache:
             return None
         return self._cached(_key(path), st)
 
-    def get_or_compute(self, path: Path) -> str:
+    def get_or_compute(self, path: Path, *, save: SaveFn | None = None) -> str:
         """The digest of ``path``: from the cache when the file is unchanged, else by reading it.
 
         A fresh digest is stored only when the file did not change from before the read to after
         it; otherwise :class:`HashError` ``source_changed_during_hash`` is raised and nothing is
-        stored. No transaction is open while the file is read.
+        stored. No transaction is open while the file is read. ``save(session, digest)`` runs in
+        the same write transaction that stores a fresh digest (its own one for a cached digest),
+        so a caller's record of the hash commits together with the cache's.
         """
         key = _key(path)
         before = _stat(path)
-        cached = self._cached(key, before)
-        if cached is not None:
-            return cached
-        digest = sha256_file(path)
-        try:
-            after = os.stat(path)
-        except FileNotFoundError as e:
-            raise _changed(path) from e
-        if _fingerprint(after) != _fingerprint(before):
-            raise _changed(path)
-        self._store(key, before, digest)
+        digest = self._cached(key, before)
+        fresh = digest is None
+        if digest is None:
+            digest = sha256_file(path)
+            try:
+                after = os.stat(path)
+            except FileNotFoundError as e:
+                raise _changed(path) from e
+            if _fingerprint(after) != _fingerprint(before):
+                raise _changed(path)
+        if fresh or save is not None:
+            with self._sessions() as session, session.begin():
+                # Takes SQLite's write lock at BEGIN (see session.writer); ignored elsewhere.
+                session.connection(execution_options={IMMEDIATE: True})
+                if fresh:
+                    _store(session, key, before, digest)
+                if save is not None:
+                    save(session, digest)
         return digest
 
     def _cached(self, key: str, st: os.stat_result) -> str | None:
         with self._sessions() as session:
             # A read: plain BEGIN even when the factory is bound to session.writer(engine).
-            session.connection(execution_options={IMMEDIATE: False})
-            row = session.get(HashCacheRow, key)
+            conn = session.connection(execution_options={IMMEDIATE: False})
+            row = conn.execute(_LOOKUP, {"path": key}).first()
             if row is None or row.size_bytes != st.st_size or row.mtime_ns != st.st_mtime_ns:
                 return None
-            return row.sha256
+            return str(row.sha256)
 
-    def _store(self, key: str, st: os.stat_result, digest: str) -> None:
-        values = {
-            "path": key,
-            "size_bytes": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "sha256": digest,
-            "hashed_at": time.time(),
-        }
-        with self._sessions() as session, session.begin():
-            # Takes SQLite's write lock at BEGIN (see session.writer); ignored elsewhere.
-            session.connection(execution_options={IMMEDIATE: True})
-            dialect = session.get_bind().dialect.name
-            if dialect in ("sqlite", "postgresql"):
-                module = sqlite if dialect == "sqlite" else postgresql
-                stmt = module.insert(HashCacheRow).values(values)
-                updates = {k: stmt.excluded[k] for k in values if k != "path"}
-                session.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=updates))
-            else:
-                session.execute(delete(HashCacheRow).where(HashCacheRow.path == key))
-                session.execute(insert(HashCacheRow).values(values))
+
+@cache
+def _upsert(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT (path) DO UPDATE`` of a cache row, built once per dialect."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(_CACHE)
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=["path"],
+        set_={k: stmt.excluded[k] for k in ("size_bytes", "mtime_ns", "sha256", "hashed_at")},
+    )
+    return upsert
+
+
+def _store(session: Session, key: str, st: os.stat_result, digest: str) -> None:
+    values = {
+        "path": key,
+        "size_bytes": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": digest,
+        "hashed_at": time.time(),
+    }
+    conn = session.connection()
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        conn.execute(_upsert(conn.dialect.name), values)
+    else:
+        conn.execute(delete(_CACHE).where(_CACHE.c.path == key))
+        conn.execute(insert(_CACHE), values)
 
 
 def _key(path: Path) -> str:

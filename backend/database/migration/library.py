@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -35,6 +35,19 @@ PENDING_TAGS = cast(Table, PendingModelTag.__table__)
 
 _MODEL_META = select(MODELS.c.meta_json).where(MODELS.c.sha256 == bindparam("sha"))
 _SET_META = update(MODELS).where(MODELS.c.sha256 == bindparam("sha"))
+PENDING = cast(Table, PendingImport.__table__)
+_PENDING_BY_ID = select(PENDING).where(PENDING.c.id == bindparam("id"))
+_PENDING_TAG_NAMES = (
+    select(TAGS.c.name)
+    .join(PENDING_TAGS, PENDING_TAGS.c.tag_id == TAGS.c.id)
+    .where(PENDING_TAGS.c.model_id == bindparam("id"))
+    .order_by(TAGS.c.name)
+)
+_SET_PENDING_SHA = (
+    update(PENDING).where(PENDING.c.id == bindparam("pid")).values(sha256=bindparam("new"))
+)
+_DELETE_PENDING_TAGS = delete(PENDING_TAGS).where(PENDING_TAGS.c.model_id == bindparam("pid"))
+_DELETE_PENDING = delete(PENDING).where(PENDING.c.id == bindparam("pid"))
 _TAG_ID = select(bindparam("sha"), TAGS.c.id).where(TAGS.c.name == bindparam("name"))
 
 
@@ -184,9 +197,13 @@ class LibraryRepository:
     # --- pending --------------------------------------------------------------------------
 
     def get_pending(self, pending_id: int) -> PendingModelRecord | None:
-        """A pending model with its tags."""
-        row = self.session.get(PendingImport, pending_id)
-        return None if row is None else self._pending_record(row)
+        """A pending model with its tags (cached Core statements: a hot path of stage 2)."""
+        conn = self.session.connection()
+        row = conn.execute(_PENDING_BY_ID, {"id": pending_id}).first()
+        if row is None:
+            return None
+        tags = list(conn.execute(_PENDING_TAG_NAMES, {"id": pending_id}).scalars())
+        return _pending_from(row._mapping, tags)
 
     def pending_by_path(self, path: str) -> PendingModelRecord | None:
         """The pending model registered for that path, if any."""
@@ -248,9 +265,7 @@ class LibraryRepository:
 
     def set_pending_sha256(self, pending_id: int, sha256: str) -> None:
         """Save the computed hash on the pending row."""
-        self.session.execute(
-            update(PendingImport).where(PendingImport.id == pending_id).values(sha256=sha256)
-        )
+        self.session.connection().execute(_SET_PENDING_SHA, {"pid": pending_id, "new": sha256})
 
     def add_pending_tags(self, pending_id: int, names: Iterable[str]) -> None:
         """Union the named tags into the pending model's tags."""
@@ -263,8 +278,9 @@ class LibraryRepository:
 
     def delete_pending(self, pending_id: int) -> None:
         """Remove a pending row and its tag links."""
-        self.session.execute(delete(PendingModelTag).where(PendingModelTag.model_id == pending_id))
-        self.session.execute(delete(PendingImport).where(PendingImport.id == pending_id))
+        conn = self.session.connection()
+        conn.execute(_DELETE_PENDING_TAGS, {"pid": pending_id})
+        conn.execute(_DELETE_PENDING, {"pid": pending_id})
 
     def pending_image_names(self) -> set[str]:
         """File names of every original referenced by a pending row."""
@@ -275,14 +291,19 @@ class LibraryRepository:
 
     def _pending_record(self, row: PendingImport) -> PendingModelRecord:
         tags = self._tag_names(PENDING_TAGS.c.tag_id, PENDING_TAGS.c.model_id, row.id)
-        return PendingModelRecord(
-            id=row.id,
-            path=row.path,
-            sha256=row.sha256,
-            name=row.name,
-            type=row.type,
-            size_bytes=row.size_bytes,
-            created_at=row.created_at,
-            meta=PendingMetaJson.model_validate_json(row.meta_json),
-            tags=tags,
-        )
+        return _pending_from(row.__dict__, tags)
+
+
+def _pending_from(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRecord:
+    """The record of a pending row (its column values) and its sorted tag names."""
+    return PendingModelRecord(
+        id=values["id"],
+        path=values["path"],
+        sha256=values["sha256"],
+        name=values["name"],
+        type=values["type"],
+        size_bytes=values["size_bytes"],
+        created_at=values["created_at"],
+        meta=PendingMetaJson.model_validate_json(values["meta_json"]),
+        tags=tags,
+    )

@@ -53,15 +53,16 @@ def _hash(env: StepEnv, item: WorkItem, row: PendingModelRecord) -> str:
     """The pending file's hash: from the row, else computed once and saved on the row at once."""
     if row.sha256 is not None:
         return row.sha256
+
+    def save(session: Session, digest: str) -> None:
+        LibraryRepository(session).set_pending_sha256(row.id, digest)
+
     try:
-        sha256 = env.hash_cache.get_or_compute(Path(row.path))
+        return env.hash_cache.get_or_compute(Path(row.path), save=save)
     except HashError as exc:
         if exc.code == "source_missing":
             raise StepError(exc.code, exc.message) from exc
         raise TransientError(exc.message) from exc
-    with env.write_sessions() as session, session.begin():
-        LibraryRepository(session).set_pending_sha256(row.id, sha256)
-    return sha256
 
 
 def promotion_import(env: StepEnv) -> StepFn:
@@ -77,10 +78,13 @@ def promotion_import(env: StepEnv) -> StepFn:
         def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
             repo = LibraryRepository(session)
             incoming = to_model_record(row, sha256)
+            if repo.insert_model_if_new(incoming):
+                if row.meta.images:
+                    return "import_model"
+                return _without_images(repo, item, sha256, row)
             existing = repo.get_model(sha256)
             if existing is None:
-                repo.save_model(incoming)
-                return "import_model"
+                raise TransientError(f"model {sha256} was removed while it was imported")
             conflict = {
                 "sha256": sha256,
                 "existing_path": existing.path,
@@ -101,6 +105,19 @@ def promotion_import(env: StepEnv) -> StepFn:
         return apply
 
     return step
+
+
+def _without_images(
+    repo: LibraryRepository, item: WorkItem, sha256: str, row: PendingModelRecord
+) -> list[Transition]:
+    """A new model without originals: its image, tag and promote steps have nothing slow to
+    prepare, so they run here, in the import's transaction, each still its own event."""
+    repo.add_model_tags(sha256, row.tags)
+    repo.delete_pending(row.id)
+    item.artifacts["image_seqs"] = []
+    item.artifacts["images_count"] = 0
+    item.artifacts["remove_files"] = []
+    return ["import_model", "process_images", "sync_tags", "promote"]
 
 
 def promotion_images(env: StepEnv) -> StepFn:
