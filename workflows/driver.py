@@ -30,9 +30,31 @@ from workflows.records import RunStatus, WorkItem
 from workflows.store import WorkflowStore
 
 Transition = str | tuple[str, dict[str, Any]]
-ApplyFn = Callable[[Session, WorkItem], Transition | Sequence[Transition]]
+ApplyResult = Transition | Sequence[Transition]
+ApplyFn = Callable[[Session, WorkItem], ApplyResult]
 StepFn = Callable[[WorkItem], ApplyFn]
 Steps = Mapping[str, Mapping[str, StepFn]]
+GroupWriter = Callable[[Session, Sequence[tuple[WorkItem, Any]]], Sequence[ApplyResult | None]]
+"""Writes many items' changes with one statement per table; per item, what to fire, or None
+when the item needs its own ``fallback`` apply."""
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """An apply that a :data:`GroupWriter` can run together with others of its kind.
+
+    The driver hands every ``Grouped`` of a commit group that shares a ``writer`` to it at once
+    (inside one savepoint); if the writer raises, or declines an item, that item runs its
+    ``fallback`` alone in its own savepoint, as any other apply.
+    """
+
+    writer: GroupWriter
+    payload: Any
+    fallback: ApplyFn
+
+    def __call__(self, session: Session, item: WorkItem) -> ApplyResult:
+        return self.fallback(session, item)
+
 
 _TRANSIENT_DB_WORDS = ("locked", "busy", "deadlock", "serializ")
 WAIT_FOR_OTHERS_SECONDS = 0.5
@@ -75,7 +97,7 @@ def classify(exc: BaseException) -> tuple[str, str] | None:
     return "internal_error", repr(exc)
 
 
-def _transitions(result: Transition | Sequence[Transition]) -> list[tuple[str, dict[str, Any]]]:
+def _transitions(result: ApplyResult) -> list[tuple[str, dict[str, Any]]]:
     if isinstance(result, str):
         return [(result, {})]
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
@@ -212,10 +234,14 @@ class Driver:
             with Session(self.store.writer) as session, session.begin():
                 conn = session.connection()
                 seqs = lock_fences(conn, self.owner, [item for item, _ in group])
+                live: list[tuple[WorkItem, ApplyFn]] = []
                 for item, apply in group:
-                    if item.id not in seqs:
+                    if item.id in seqs:
+                        live.append((item, apply))
+                    else:
                         errors.append((item, LeaseLost(f"lease on item {item.id} was lost")))
-                        continue
+                alone = self._apply_grouped(session, live, snapshots, done)
+                for item, apply in alone:
                     # A plain SAVEPOINT per item (the ORM's begin_nested() costs several
                     # times more, and apply only runs statements: no ORM objects to flush).
                     conn.exec_driver_sql("SAVEPOINT item")
@@ -247,17 +273,67 @@ class Driver:
             self._on_error(item, error, reports[item.id])
         return still
 
+    def _apply_grouped(
+        self,
+        session: Session,
+        live: list[tuple[WorkItem, ApplyFn]],
+        snapshots: dict[int, WorkItem],
+        done: list[tuple[WorkItem, list[Fired]]],
+    ) -> list[tuple[WorkItem, ApplyFn]]:
+        """Run each writer's ``Grouped`` applies at once; the items left to apply alone.
+
+        A writer's group shares one savepoint: if the writer (or firing what it names)
+        raises, the savepoint is rolled back and every item of that group runs alone.
+        """
+        by_writer: dict[GroupWriter, list[tuple[WorkItem, Grouped]]] = {}
+        alone: list[tuple[WorkItem, ApplyFn]] = []
+        for item, apply in live:
+            if isinstance(apply, Grouped):
+                by_writer.setdefault(apply.writer, []).append((item, apply))
+            else:
+                alone.append((item, apply))
+        conn = session.connection()
+        for writer, entries in by_writer.items():
+            conn.exec_driver_sql("SAVEPOINT grp")
+            fired_here: list[tuple[WorkItem, list[Fired]]] = []
+            declined: list[tuple[WorkItem, ApplyFn]] = []
+            try:
+                results = writer(session, [(item, g.payload) for item, g in entries])
+                for (item, grouped), result in zip(entries, results, strict=True):
+                    if result is None:
+                        declined.append((item, grouped.fallback))
+                    else:
+                        fired_here.append((item, self._fire_all(item, result)))
+            except Exception:
+                conn.exec_driver_sql("ROLLBACK TO SAVEPOINT grp")
+                conn.exec_driver_sql("RELEASE SAVEPOINT grp")
+                session.expire_all()
+                for item, grouped in entries:
+                    _restore(item, snapshots[item.id])
+                    alone.append((item, grouped.fallback))
+            else:
+                conn.exec_driver_sql("RELEASE SAVEPOINT grp")
+                done.extend(fired_here)
+                alone.extend(declined)
+        alone.sort(key=lambda entry: entry[0].id)
+        return alone
+
     @staticmethod
-    def _apply(session: Session, item: WorkItem, apply: ApplyFn) -> list[Fired]:
-        """Run ``apply`` and fire what it names; the transitions to write."""
+    def _fire_all(item: WorkItem, result: ApplyResult) -> list[Fired]:
+        """Fire what an apply named, in order; the transitions to write."""
         fired: list[Fired] = []
         attempt = item.attempts + 1
-        for trigger, kwargs in _transitions(apply(session, item)):
+        for trigger, kwargs in _transitions(result):
             from_state, to_state = fire(item, trigger, **kwargs)
             fired.append(Fired(trigger, from_state, to_state, attempt, kwargs or None))
         item.attempts = 0
         item.crashes = 0
         return fired
+
+    @classmethod
+    def _apply(cls, session: Session, item: WorkItem, apply: ApplyFn) -> list[Fired]:
+        """Run ``apply`` and fire what it names; the transitions to write."""
+        return cls._fire_all(item, apply(session, item))
 
     # --- errors -----------------------------------------------------------------------------
 

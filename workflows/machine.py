@@ -133,6 +133,27 @@ TRIGGERS: tuple[str, ...] = tuple(MACHINE.events)
 """Every trigger name, in definition order."""
 
 
+def _unguarded() -> dict[tuple[str, str], str]:
+    """``(trigger, source) → dest`` for every move the machine draws without a condition.
+
+    Read from the machine itself: firing such a move through ``transitions`` only checks that
+    the machine draws it and sets the state, so the hot path (four moves per image-less model)
+    looks the answer up here; guarded moves (``retry``, ``resolve``) always go through it.
+    """
+    table: dict[tuple[str, str], str] = {}
+    for name, event in MACHINE.events.items():
+        for source, moves in event.transitions.items():
+            move = moves[0]
+            if len(moves) == 1 and not (
+                move.conditions or move.before or move.after or move.prepare
+            ):
+                table[(name, source)] = str(move.dest)
+    return table
+
+
+_UNGUARDED = _unguarded()
+
+
 def fire(item: Any, trigger: str, **kwargs: Any) -> tuple[str, str]:
     """Fire ``trigger`` on ``item`` and return ``(from_state, to_state)``.
 
@@ -140,6 +161,12 @@ def fire(item: Any, trigger: str, **kwargs: Any) -> tuple[str, str]:
     clears it. Raises :class:`InvalidTransition` for any move the diagram does not draw.
     """
     source = str(item.state)
+    dest = _UNGUARDED.get((trigger, source))
+    if dest is not None and not kwargs:
+        item.state = dest
+        if trigger == "fail":
+            item.failed_from_state = source
+        return source, dest
     event = MACHINE.events.get(trigger)
     if event is None:
         raise InvalidTransition(trigger, source, "unknown trigger")

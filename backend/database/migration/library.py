@@ -132,17 +132,27 @@ class LibraryRepository:
 
     def insert_model_if_new(self, record: ModelRecord) -> bool:
         """Insert the model unless its hash is already in the library; True when inserted."""
+        return record.sha256 in self.insert_models_if_new([record])
+
+    def insert_models_if_new(self, records: Sequence[ModelRecord]) -> set[str]:
+        """Insert every model whose hash is not in the library yet (one statement for all);
+        the hashes it inserted."""
+        if not records:
+            return set()
         conn = self.session.connection()
-        row = {
-            "sha256": record.sha256,
-            "path": record.path,
-            "name": record.name,
-            "type": record.type,
-            "size_bytes": record.size_bytes,
-            "created_at": record.created_at,
-            "meta_json": record.meta.model_dump_json(),
-        }
-        return conn.execute(_insert_new_model(conn.dialect.name), row).first() is not None
+        rows = [
+            {
+                "sha256": record.sha256,
+                "path": record.path,
+                "name": record.name,
+                "type": record.type,
+                "size_bytes": record.size_bytes,
+                "created_at": record.created_at,
+                "meta_json": record.meta.model_dump_json(),
+            }
+            for record in records
+        ]
+        return set(conn.execute(_insert_new_model(conn.dialect.name), rows).scalars())
 
     def set_images_count(self, sha256: str, count: int) -> None:
         """Store ``images_count`` in the model's meta_json."""
@@ -173,12 +183,17 @@ class LibraryRepository:
 
     def add_model_tags(self, sha256: str, names: Iterable[str]) -> None:
         """Union the named tags into the model's tags (two statements, whatever the count)."""
-        wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
-        if not wanted:
+        self.add_tags_to_models([(sha256, names)])
+
+    def add_tags_to_models(self, wanted: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """Union named tags into several models' tags: two statements for all of them."""
+        pairs = {(sha256, normalize_tag(n)) for sha256, names in wanted for n in names}
+        links = sorted((sha256, name) for sha256, name in pairs if name)
+        if not links:
             return
-        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted])
+        _insert_ignore(self.session, TAGS, [{"name": n} for n in sorted({n for _, n in links})])
         conn = self.session.connection()
-        conn.execute(_ignore_links(conn.dialect.name), [{"sha": sha256, "name": n} for n in wanted])
+        conn.execute(_ignore_links(conn.dialect.name), [{"sha": s, "name": n} for s, n in links])
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from backend.database.migration.steps.publish import (
     render_images,
     verify_images,
 )
-from workflows.driver import ApplyFn, StepFn, Transition
+from workflows.driver import ApplyFn, Grouped, StepFn, Transition
 from workflows.errors import StepError, TransientError
 from workflows.machine import WORKING, State
 from workflows.records import WorkItem
@@ -147,9 +148,10 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
     strategy, decided = item_strategy(env, item)
     winner_row = legacy_row_or_none(env, item.run_id, winner) if duplicate else None
 
+    incoming = to_model_record(row, sha256)
+
     def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
         repo = LibraryRepository(session)
-        incoming = to_model_record(row, sha256)
         if not duplicate and repo.insert_model_if_new(incoming):
             item.artifacts["image_mode"] = "new"
             if row.images:
@@ -188,7 +190,29 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
         item.artifacts["image_mode"] = "append"
         return _with_decision(decided, strategy)
 
-    return apply
+    if duplicate or row.images:
+        return apply
+    return Grouped(import_new_without_images, incoming, apply)
+
+
+def import_new_without_images(
+    session: Session, entries: Sequence[tuple[WorkItem, Any]]
+) -> list[list[Transition] | None]:
+    """Group writer for image-less models: insert every new one and union their tags with one
+    statement per table; an item whose hash is already in the library goes its own way."""
+    repo = LibraryRepository(session)
+    records: list[ModelRecord] = [record for _, record in entries]
+    inserted = repo.insert_models_if_new(records)
+    repo.add_tags_to_models((r.sha256, r.tags) for r in records if r.sha256 in inserted)
+    results: list[list[Transition] | None] = []
+    for item, record in entries:
+        if record.sha256 not in inserted:
+            results.append(None)
+            continue
+        inserted.discard(record.sha256)  # a second item of the same hash goes its own way
+        item.artifacts["image_mode"] = "new"
+        results.append(_imported_without_images(item))
+    return results
 
 
 def _without_images(
@@ -197,6 +221,10 @@ def _without_images(
     """A new model with no image to tier: its image, tag and promote steps have nothing slow
     to prepare, so they run here, in the import's transaction, each still its own event."""
     repo.add_model_tags(sha256, tags)
+    return _imported_without_images(item)
+
+
+def _imported_without_images(item: WorkItem) -> list[Transition]:
     item.artifacts["image_seqs"] = []
     item.artifacts["images_count"] = 0
     return ["import_model", "process_images", "sync_tags", "promote"]
