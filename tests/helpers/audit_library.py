@@ -19,14 +19,8 @@ from backend.database.migration.audit.records import AuditReport, RowAudit
 from backend.database.migration.audit.report import audit
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, LegacyRowSpec, make_legacy_library
+from tests.helpers.legacy_cases import only
 from tests.helpers.service import make_service
-
-
-def only(lib: LegacyLibrary, case: str) -> LegacyRowSpec:
-    """The single legacy row of ``case``."""
-    rows = lib.by_case(case)
-    assert len(rows) == 1
-    return rows[0]
 
 
 def row_of(report: AuditReport, legacy_id: int) -> RowAudit:

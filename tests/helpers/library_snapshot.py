@@ -176,6 +176,16 @@ def orphan_problems(snapshot: LibrarySnapshot) -> list[str]:
     return problems
 
 
+def expected_tiers(sha: str, count: int) -> set[str]:
+    """The tier file names of a model with ``count`` images."""
+    return {tier_file_name(sha, s, t) for s in range(count) for t, _f, _q in TIERS}
+
+
+def tier_files(images_dir: Path, sha: str) -> set[str]:
+    """The tier file names of a model present in ``images_dir``."""
+    return {p.name for p in images_dir.glob(f"{sha}_*.webp")}
+
+
 def snapshot_tree(root: Path) -> dict[str, str]:
     """Every file (and symlink target) under ``root`` with the SHA-256 of its bytes."""
     out: dict[str, str] = {}

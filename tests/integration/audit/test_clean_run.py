@@ -7,7 +7,8 @@ from pathlib import Path
 
 from backend.database.migration.audit.report import audit
 from backend.sample.legacy_factory import LegacyLibrary
-from tests.helpers.audit_library import item_id_of, only, row_of
+from tests.helpers.audit_library import item_id_of, row_of
+from tests.helpers.legacy_cases import only
 from tests.helpers.service import make_service
 
 

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from backend.database.migration.images import tier_file_name
-from tests.helpers.audit_library import Migrated, only, sha_of
+from tests.helpers.audit_library import Migrated, sha_of
+from tests.helpers.legacy_cases import only
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from backend.database.migration.images import tier_file_name
-from tests.helpers.audit_library import Migrated, only, problem_keys, row_of, sha_of
+from tests.helpers.audit_library import Migrated, problem_keys, row_of, sha_of
+from tests.helpers.legacy_cases import only
 
 
 def test_a_deleted_tier_file(lib: Migrated) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from backend.database.migration.audit.records import RERUN
 from backend.database.migration.images import tier_file_name
-from tests.helpers.audit_library import Migrated, only, problem_keys, sha_of
+from tests.helpers.audit_library import Migrated, problem_keys, sha_of
+from tests.helpers.legacy_cases import only
 from tests.helpers.service import make_service
 
 

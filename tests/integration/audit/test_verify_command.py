@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from backend.cli.verify import verify
 from backend.database.migration.images import tier_file_name
-from tests.helpers.audit_library import Migrated, only, sha_of
+from tests.helpers.audit_library import Migrated, sha_of
+from tests.helpers.legacy_cases import only
 
 
 def test_verify_command_prints_the_report_and_exits_with_its_code(lib: Migrated) -> None:

@@ -1,0 +1,14 @@
+"""Look-ups in the factory's CASES library: one row of a case, the hash kind the reader reports."""
+
+from __future__ import annotations
+
+from backend.sample.legacy_factory import LegacyLibrary, LegacyRowSpec
+
+EXPECTED_KIND = {"uppercase_hash": "uppercase", "garbage_hash": "invalid", "empty_hash": "missing"}
+
+
+def only(lib: LegacyLibrary, case: str) -> LegacyRowSpec:
+    """The single legacy row of ``case``."""
+    rows = lib.by_case(case)
+    assert len(rows) == 1
+    return rows[0]
