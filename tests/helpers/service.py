@@ -20,7 +20,7 @@ def url_of(service: MigrationService) -> str:
     return service.settings.resolved_database_url
 
 
-def sqlite_url(data_dir: Path) -> str:
+def library_url(data_dir: Path) -> str:
     """The SQLite library URL inside a data dir (its absolute path)."""
     return f"sqlite:///{data_dir.resolve()}/library.sqlite3"
 

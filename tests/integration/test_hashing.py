@@ -131,20 +131,6 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
-@pytest.fixture
-def hash_calls(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Paths actually read by HashCache (sha256_file is wrapped to count calls)."""
-    calls: list[Path] = []
-    real = hashing.sha256_file
-
-    def counting(path: Path, **kwargs: Any) -> str:
-        calls.append(path)
-        return real(path, **kwargs)
-
-    monkeypatch.setattr(hashing, "sha256_file", counting)
-    return calls
-
-
 def rows(sessions: sessionmaker[Session]) -> list[tuple[str, int, int, str]]:
     with sessions() as s:
         found = s.scalars(select(HashCacheRow).order_by(HashCacheRow.path)).all()

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from backend.database.migration import hashing
 from tests.helpers.library_snapshot import orphan_problems, snapshot_library
-from tests.helpers.service import make_service, pending_id_for, sqlite_url
+from tests.helpers.service import library_url, make_service, pending_id_for
 from tests.helpers.stage_libraries import CopyLibrary, run_stage1, scan_library
 
 
@@ -35,7 +35,7 @@ def test_a_mixed_batch_reports_every_item_and_commits_the_good_ones(
         left = {p.path for p in service.pending_models()}
     finally:
         service.close()
-    snap = snapshot_library(data, sqlite_url(data))
+    snap = snapshot_library(data, library_url(data))
     new_sha = hashing.sha256_file(files["new"])
 
     assert result.total == 7
@@ -103,7 +103,7 @@ def test_two_services_starting_a_promotion_at_the_same_moment_share_one_run(
             future.result(timeout=30)
         a.run_until_done(runs["a"])
         b.run_until_done(runs["b"])
-        engine = create_engine(sqlite_url(data))
+        engine = create_engine(library_url(data))
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT source_key, status FROM migration_items WHERE kind = 'promotion'")

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from backend.database.migration import hashing
 from backend.database.migration.steps import promotion
 from tests.helpers.library_snapshot import snapshot_library
-from tests.helpers.service import make_service, pending_id_for, sqlite_url
+from tests.helpers.service import library_url, make_service, pending_id_for
 from tests.helpers.stage_libraries import CopyLibrary, run_stage1
 
 
@@ -47,7 +47,7 @@ def test_the_hash_is_computed_once_across_a_transient_retry(
         first = service.advance(run.id)
         assert [r.error_code for r in first.items] == ["transient"]
         assert service.pending_model(pid).sha256 == unique.content_sha256  # saved at once
-        engine = create_engine(sqlite_url(data))
+        engine = create_engine(library_url(data))
         with engine.begin() as conn:  # the pending row, not the cache, must spare the rehash
             conn.execute(text("DELETE FROM hash_cache"))
         engine.dispose()
@@ -92,5 +92,5 @@ def test_missing_file_fails_then_succeeds_after_it_is_back(
     assert item is not None and item.state == "promoted"
     assert status.counts["failed"] == 0
     assert hash_calls == [source.resolve()] or hash_calls == [source]
-    snap = snapshot_library(data, sqlite_url(data))
+    snap = snapshot_library(data, library_url(data))
     assert snap.model(copy_lib.unique[0].content_sha256 or "")["path"] == str(source.resolve())
