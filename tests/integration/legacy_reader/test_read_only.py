@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import sys
@@ -14,21 +13,7 @@ import pytest
 
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
-
-
-def _snapshot(library: LegacyLibrary) -> dict[str, str]:
-    """sha256 of the DB file and of every file (and link target) under the library root."""
-    out: dict[str, str] = {}
-    for path in sorted(library.root.rglob("*")):
-        key = str(path.relative_to(library.root))
-        if path.is_symlink():
-            out[key] = "link:" + os.readlink(path)
-        elif path.is_file():
-            out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            out[key] = "dir"
-    return out
-
+from tests.helpers.library_snapshot import snapshot_tree
 
 _opened: list[str] | None = None
 
@@ -65,12 +50,12 @@ def test_reading_changes_nothing_and_opens_no_image_or_model_file(
     tmp_path: Path, opened: list[str]
 ) -> None:
     library = make_legacy_library(tmp_path / "lib")
-    before = _snapshot(library)
+    before = snapshot_tree(library.root)
     opened.clear()
     with LegacyReader(library.db_path, library.images_dir) as reader:
         _read_everything(reader)
     seen = set(opened)
-    assert _snapshot(library) == before
+    assert snapshot_tree(library.root) == before
     assert str(library.db_path) in seen  # the hook works: the header check was seen
     assert seen <= {str(library.db_path)}
 
@@ -86,7 +71,7 @@ def test_reads_from_a_read_only_file_and_directory(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         pytest.skip("root ignores file permissions; the byte check above still runs")
     library = make_legacy_library(tmp_path / "lib", ["valid", "several_images"])
-    before = _snapshot(library)
+    before = snapshot_tree(library.root)
     library.db_path.chmod(0o444)
     library.root.chmod(0o555)
     try:
@@ -96,7 +81,7 @@ def test_reads_from_a_read_only_file_and_directory(tmp_path: Path) -> None:
     finally:
         library.root.chmod(0o755)
         library.db_path.chmod(0o644)
-    assert _snapshot(library) == before
+    assert snapshot_tree(library.root) == before
 
 
 def test_path_with_uri_special_characters(tmp_path: Path) -> None:
