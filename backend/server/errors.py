@@ -91,6 +91,21 @@ class HostNotAllowedError(ApiError):
     code = "host_not_allowed"
 
 
+class UnsupportedMediaTypeError(ApiError):
+    """A POST without ``Content-Type: application/json`` (what HTML forms and simple cross-site
+    requests send)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class CrossSiteError(ApiError):
+    """A browser's cross-site request to an endpoint that changes state."""
+
+    status = 403
+    code = "cross_site_request"
+
+
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
     """The JSON error body every failure uses."""
     body = ErrorResponse(error=ErrorDetail(code=code, message=message))

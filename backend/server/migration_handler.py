@@ -23,6 +23,7 @@ from backend.server.schemas import (
     PendingModelQuery,
     PendingModelsResponse,
     ResolveRequest,
+    RetryRequest,
     RunListResponse,
     ScanQuery,
     StartRunRequest,
@@ -136,6 +137,7 @@ def list_items(run_id: int) -> Json:
 
 @bp.post("/api/migration/runs/<id:run_id>/retry")
 def retry_run(run_id: int) -> Json:
+    parse_body(RetryRequest)
     return service().retry(run_id=run_id).model_dump(mode="json")
 
 
@@ -146,6 +148,7 @@ def item_detail(item_id: int) -> Json:
 
 @bp.post("/api/migration/items/<id:item_id>/retry")
 def retry_item(item_id: int) -> Json:
+    parse_body(RetryRequest)
     return service().retry(item_id=item_id).model_dump(mode="json")
 
 

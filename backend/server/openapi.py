@@ -35,13 +35,14 @@ from backend.server.schemas import (
     PendingModelQuery,
     PendingModelsResponse,
     ResolveRequest,
+    RetryRequest,
     RunListResponse,
     ScanQuery,
     StartRunRequest,
 )
 
 REF = "#/components/schemas/{model}"
-BODY_ERRORS = (400, 413, 422)
+BODY_ERRORS = (400, 413, 415, 422)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ OPERATIONS: tuple[Operation, ...] = (
               ids=("run_id",), errors=(404,)),
     Operation("post", "/api/migration/runs/{run_id}/advance", "advanceRun",
               "Run one batch; per-item transitions", AdvanceResult, body=AdvanceRequest,
-              ids=("run_id",), errors=(404, *BODY_ERRORS)),
+              body_required=True, ids=("run_id",), errors=(404, *BODY_ERRORS)),
     Operation("get", "/api/migration/runs/{run_id}/items", "listItems",
               "A keyset page of a run's items", ItemPage, query=ItemsQuery, ids=("run_id",),
               errors=(404, 422)),
@@ -96,14 +97,14 @@ OPERATIONS: tuple[Operation, ...] = (
               "Account for every legacy row of a stage-1 run", AuditReport, ids=("run_id",),
               errors=(404, 422)),
     Operation("post", "/api/migration/runs/{run_id}/retry", "retryRun",
-              "Put every failed item back where it failed", RetryResult, ids=("run_id",),
-              errors=(404,)),
+              "Put every failed item back where it failed", RetryResult, body=RetryRequest,
+              body_required=True, ids=("run_id",), errors=(404, *BODY_ERRORS)),
     Operation("get", "/api/migration/items/{item_id}", "itemDetail",
               "An item with its warnings and event history", ItemDetail, ids=("item_id",),
               errors=(404,)),
     Operation("post", "/api/migration/items/{item_id}/retry", "retryItem",
-              "Put a failed item back where it failed", RetryResult, ids=("item_id",),
-              errors=(404, 409)),
+              "Put a failed item back where it failed", RetryResult, body=RetryRequest,
+              body_required=True, ids=("item_id",), errors=(404, 409, *BODY_ERRORS)),
     Operation("post", "/api/migration/items/{item_id}/resolve", "resolveItem",
               "Decide a conflicted item", ItemRecord, body=ResolveRequest, body_required=True,
               ids=("item_id",), errors=(404, 409, *BODY_ERRORS)),
@@ -116,6 +117,7 @@ _ERROR_TEXT = {
     404: "Unknown id or route",
     409: "Not allowed in the item's current state",
     413: "Body larger than 1 MiB",
+    415: "A POST without Content-Type: application/json",
     422: "Well-formed request with invalid values",
     500: "Unexpected server error",
     503: "Library database unreachable or not at the schema head",

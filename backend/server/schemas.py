@@ -151,9 +151,14 @@ class StartRunRequest(
 
 
 class AdvanceRequest(BodyModel):
-    """``POST /api/migration/runs/{id}/advance``: one batch (the configured size by default)."""
+    """``POST /api/migration/runs/{id}/advance``: one batch (the configured size by default);
+    ``{}`` or an empty body with the JSON content type."""
 
     batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH)
+
+
+class RetryRequest(BodyModel):
+    """``POST …/retry``: nothing to say; send ``{}`` (the JSON content type is what counts)."""
 
 
 class ResolveRequest(BodyModel):

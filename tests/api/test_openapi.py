@@ -61,7 +61,7 @@ def test_bodies_parameters_and_errors_are_described(client: FlaskClient) -> None
     assert items["run_id"]["in"] == "path"
     assert items["run_id"]["schema"]["maximum"] == 2**63 - 1
     advance = paths["/api/migration/runs/{run_id}/advance"]["post"]
-    assert advance["requestBody"]["required"] is False
+    assert advance["requestBody"]["required"] is True  # every POST is JSON (issue 15, CSRF)
 
 
 def test_errors_share_one_schema(client: FlaskClient) -> None:

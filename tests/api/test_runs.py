@@ -62,7 +62,7 @@ def test_advance_without_a_body_uses_the_configured_batch(
 ) -> None:
     run = start_legacy(client, legacy)
 
-    response = client.post(f"{RUNS}/{run['id']}/advance")
+    response = client.post(f"{RUNS}/{run['id']}/advance", content_type="application/json")
 
     assert response.status_code == 200
     assert len(response.get_json()["items"]) == 6
@@ -115,7 +115,7 @@ def test_start_run_rejects_invalid_values(client: FlaskClient, body: dict[str, A
 def test_start_run_rejects_a_non_json_body(client: FlaskClient) -> None:
     response = client.post(RUNS, data="kind=legacy", content_type="text/plain")
 
-    assert error_of(response, 400)["code"] == "malformed_body"
+    assert error_of(response, 415)["code"] == "unsupported_media_type"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,8 @@ def test_advance_rejects_bad_batch_sizes(
     ],
 )
 def test_unknown_ids_are_404(client: FlaskClient, method: str, url: str) -> None:
-    error = error_of(getattr(client, method)(url), 404)
+    body = {"json": {}} if method == "post" else {}
+    error = error_of(getattr(client, method)(url, **body), 404)
 
     assert error["code"] == "not_found"
     assert "77" in error["message"]
@@ -279,7 +280,7 @@ def test_retry_of_a_promoted_item_is_a_409(client: FlaskClient, legacy: LegacyLi
     drive(client, run_id)
     promoted = items(client, run_id, "?state=promoted")[0]
 
-    error = error_of(client.post(f"/api/migration/items/{promoted['id']}/retry"), 409)
+    error = error_of(client.post(f"/api/migration/items/{promoted['id']}/retry", json={}), 409)
 
     assert error["code"] == "wrong_state"
 
@@ -297,7 +298,7 @@ def test_retry_a_failed_promotion(client: FlaskClient, tmp_path: Path) -> None:
     assert failed["last_error_code"] == "source_missing"
 
     model.write_bytes(b"weights")
-    retried = client.post(f"/api/migration/items/{failed['id']}/retry")
+    retried = client.post(f"/api/migration/items/{failed['id']}/retry", json={})
 
     assert retried.status_code == 200
     assert retried.get_json() == {"retried": [failed["id"]]}
@@ -316,12 +317,12 @@ def test_retry_a_run_retries_every_failed_item(client: FlaskClient, tmp_path: Pa
     run_id = client.post(RUNS, json={"kind": "promotion"}).get_json()["id"]
     drive(client, run_id)
 
-    response = client.post(f"{RUNS}/{run_id}/retry")
+    response = client.post(f"{RUNS}/{run_id}/retry", json={})
 
     assert response.status_code == 200
     assert len(response.get_json()["retried"]) == 2
     assert items(client, run_id, "?state=failed") == []
-    assert client.post(f"{RUNS}/{run_id}/retry").get_json() == {"retried": []}
+    assert client.post(f"{RUNS}/{run_id}/retry", json={}).get_json() == {"retried": []}
 
 
 def test_audit_of_a_finished_run_lists_the_open_conflict(

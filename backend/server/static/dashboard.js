@@ -52,14 +52,16 @@
   /** Call the API; a non-2xx answer becomes an ApiError carrying the API's error.message. */
   async function api(method, path, body) {
     const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // Every POST is JSON, even without a payload: the server refuses any other content type.
+    const payload = method === "GET" ? undefined : JSON.stringify(body === undefined ? {} : body);
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
     if (view.token) headers.Authorization = `Bearer ${view.token}`;
     let response;
     try {
       response = await fetch(path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: payload,
         cache: "no-store",
       });
     } catch (err) {
