@@ -21,7 +21,12 @@ from backend.database.migration.results import (
     RunRecord,
     ScanResult,
 )
-from backend.database.migration.scan import DEFAULT_EXTENSIONS, type_for, walk_models
+from backend.database.migration.scan import (
+    DEFAULT_EXTENSIONS,
+    admissible_file,
+    type_for,
+    walk_models,
+)
 from backend.database.migration.steps.promotion import PROMOTION
 from workflows.records import WorkItem
 
@@ -188,15 +193,12 @@ def scan(
         known = repo.known_paths()
         for root, file in walk_models(dirs, extensions or DEFAULT_EXTENSIONS):
             scanned += 1
-            path = str(file.resolve())
-            if path in known:
-                skipped += 1
+            found = admissible_file(file, service.settings.import_roots)
+            path = str(found[0]) if found else ""
+            if found is None or path in known:
+                skipped += 1  # known, dangling, gone, no regular file or outside the roots
                 continue
-            try:
-                stat = file.stat()
-            except OSError:
-                skipped += 1  # a dangling symlink or a file removed while scanning
-                continue
+            stat = found[1]
             repo.upsert_pending(
                 path=path,
                 name=file.stem,

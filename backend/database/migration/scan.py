@@ -1,9 +1,15 @@
-"""Walk model folders and register new files as pending models (never hashes)."""
+"""Walk model folders and register new files as pending models (never hashes).
+
+With import roots set, a file is taken only when its *resolved* path (symlinks followed) is a
+regular file inside a root: a ``root/models/x.safetensors`` symlink to ``/etc/shadow`` is
+skipped, and so is a FIFO or device (which would block or never end when hashed).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 DEFAULT_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx")
@@ -43,3 +49,28 @@ def walk_models(dirs: Iterable[Path], extensions: Iterable[str]) -> Iterator[tup
             for name in sorted(files):
                 if Path(name).suffix.lower() in wanted:
                     yield root, Path(folder) / name
+
+
+def inside_roots(path: Path | str, roots: Sequence[Path] | None) -> bool:
+    """True when ``path``, resolved (symlinks followed), is inside one of ``roots`` (resolved
+    too); always True when no roots are set."""
+    if not roots:
+        return True
+    try:
+        resolved = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return False
+    return any(resolved.is_relative_to(os.path.realpath(root)) for root in roots)
+
+
+def admissible_file(file: Path, roots: Sequence[Path] | None) -> tuple[Path, os.stat_result] | None:
+    """The resolved path and stat of a model file that may be registered, or None: a dangling
+    symlink, a file gone while scanning, no regular file, or outside the import roots."""
+    try:
+        resolved = Path(os.path.realpath(file))
+        info = resolved.stat()
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode) or not inside_roots(resolved, roots):
+        return None
+    return resolved, info

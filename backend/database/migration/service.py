@@ -92,6 +92,7 @@ class MigrationService:
             reader_for_run=self._reader_for_run,
             run_options=self._run_options,
             hash_cache=HashCache(self.write_sessions),
+            import_roots=settings.import_roots,
         )
         self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,3 +25,5 @@ class StepEnv:
     reader_for_run: Callable[[int], PrefetchingRows]
     run_options: Callable[[int], dict[str, Any]]
     hash_cache: HashCache
+    import_roots: Sequence[Path] | None = None
+    """When set, a pending model's file must resolve inside one of them to be promoted."""

@@ -10,6 +10,7 @@ from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, c
 from backend.database.migration.errors import HashError
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import MetaJson, ModelRecord, PendingModelRecord
+from backend.database.migration.scan import inside_roots
 from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.steps.legacy import conflict_transitions, item_strategy
 from backend.database.migration.steps.publish import (
@@ -70,6 +71,11 @@ def promotion_import(env: StepEnv) -> StepFn:
 
     def step(item: WorkItem) -> ApplyFn:
         row = pending_row(env, item)
+        if not inside_roots(row.path, env.import_roots):
+            raise StepError(
+                "path_forbidden",
+                f"{row.path} resolves outside MODEL_MIGRATE_IMPORT_ROOTS; not promoted",
+            )
         sha256 = _hash(env, item, row)
         item.sha256 = sha256
         item.artifacts["pending_images"] = list(row.meta.images)
