@@ -316,6 +316,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     from backend.app import MAX_BODY_BYTES, create_app
     from backend.server.security import is_loopback
+    from backend.server.serving import waitress_options
 
     settings: Settings = ctx.obj
     if not is_loopback(host) and not settings.api_token:
@@ -332,17 +333,9 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
         sys.exit(ExitCode.BAD_INPUT)
     console.print(f"serving on http://{host}:{port} (data dir {settings.data_dir})")
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        # Each request thread gets its own driver (lease owner) and legacy readers.
-        threads=4,
-        # Above the app's 1 MiB cap, so oversized bodies get the app's JSON 413; waitress
-        # answers (in plain text) only past this outer limit.
-        max_request_body_size=16 * MAX_BODY_BYTES,
-        ident="model-migrate",
-    )
+    # Above the app's 1 MiB cap, so oversized bodies get the app's JSON 413; waitress answers
+    # (in plain text) only past this outer limit. Connection limits: backend/server/serving.py.
+    waitress.serve(app, host=host, port=port, **waitress_options(16 * MAX_BODY_BYTES))
 
 
 main.add_command(verify)

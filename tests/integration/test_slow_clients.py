@@ -1,0 +1,106 @@
+"""Slow clients cannot starve ``/api/health`` (issue 15.9): a real ``model-migrate serve``, 100
+raw sockets that connect and send half a request, then a health check must still be answered."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import waitress
+from click.testing import CliRunner
+from flask import Flask
+
+from backend.cli import main
+from backend.server import serving
+from tests.integration.test_schemathesis import free_port, serve_command, wait_for_health
+
+STALLED = 100
+ANSWER_WITHIN = 20.0  # seconds: the bound of the wait, not a performance figure
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
+    env["MODEL_MIGRATE_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*serve_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(base, process, log)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def stall(base: str, count: int) -> list[socket.socket]:
+    """Open ``count`` connections that each send the start of a request and then nothing."""
+    host, port = base.removeprefix("http://").split(":")
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(f"GET /api/health HTTP/1.1\r\nHost: {host}:{port}\r\nX-Slow: ".encode())
+        sockets.append(sock)
+    return sockets
+
+
+def test_health_answers_while_100_clients_stall(server: str) -> None:
+    sockets = stall(server, STALLED)
+    try:
+        with NO_PROXY.open(f"{server}/api/health", timeout=ANSWER_WITHIN) as response:
+            status = response.status
+            body = json.loads(response.read())
+    finally:
+        for sock in sockets:
+            sock.close()
+
+    assert status == 200
+    assert body["ok"] is True
+
+
+def test_serve_hands_waitress_the_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: dict[str, Any] = {}
+
+    def fake_serve(app: Flask, **kwargs: Any) -> None:
+        calls.update(kwargs)
+
+    monkeypatch.setattr(waitress, "serve", fake_serve)
+    monkeypatch.setenv("MODEL_MIGRATE_DATA_DIR", str(tmp_path / "data"))
+
+    result = CliRunner().invoke(main, ["serve", "--port", "8799"])
+
+    assert result.exit_code == 0, result.output
+    assert calls["connection_limit"] >= 5 * STALLED
+    assert calls["channel_timeout"] == serving.CHANNEL_TIMEOUT
+    assert calls["cleanup_interval"] <= calls["channel_timeout"]
+    assert calls["asyncore_use_poll"] is True
+    assert calls["threads"] == serving.THREADS
+
+
+def test_the_open_file_limit_leaves_room_for_the_connections() -> None:
+    soft = serving.raise_open_file_limit()
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    wanted = serving.CONNECTION_LIMIT + 64
+    assert soft >= (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard))
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft
