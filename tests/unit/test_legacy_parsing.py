@@ -149,6 +149,7 @@ def test_parse_meta(text: str | None, expected: dict[str, Any]) -> None:
         "/media/a\\..\\..\\b.png",
         "/media/a.png\x00.jpg",
         "/media/\ud800.png",
+        "/media/%2e%2e/d.png",  # percent-decoded once (issue 15): "../d.png"
         "",
     ],
 )
@@ -166,7 +167,6 @@ def test_escaping_urls_are_refused(url: str) -> None:
         ("/media/a.png", "a.png"),
         ("/media/sub/b.jpg", "sub/b.jpg"),
         ("/media/./c.webp", "c.webp"),
-        ("/media/%2e%2e/d.png", "%2e%2e/d.png"),
         ("/media/model_1_2_..name.png", "model_1_2_..name.png"),
     ],
 )

@@ -16,8 +16,9 @@ import contextlib
 import math
 import os
 import secrets
+import stat
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
@@ -101,8 +102,9 @@ def make_tiers(
     before it is renamed, and the directory after, so even a power cut cannot leave an empty file
     under a final name.
 
-    Raises :class:`ImageError` with code ``image_missing``, ``image_truncated``,
-    ``image_unreadable`` or ``image_too_large``; on any error no file is left behind.
+    Raises :class:`ImageError` with code ``image_missing``, ``image_not_a_file`` (a folder, a
+    FIFO…: never opened), ``image_truncated``, ``image_unreadable`` or ``image_too_large``; on
+    any error no file is left behind.
     """
     original_size, base = _decode_base(src)
     sizes = tier_sizes(*original_size)
@@ -153,12 +155,50 @@ def verify_tier(path: Path, expected_size: tuple[int, int]) -> bool:
     return True
 
 
+_KINDS: Final = (
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISFIFO, "FIFO (named pipe)"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def _not_a_file(src: Path, mode: int) -> ImageError:
+    kind = next((name for test, name in _KINDS if test(mode)), "special file")
+    return ImageError(f"{src} is a {kind}, not an image file; not opened", code="image_not_a_file")
+
+
+def source_problem(src: Path) -> ImageError | None:
+    """Why ``src`` cannot be an image source, from ``stat`` alone (nothing is opened, so a FIFO
+    cannot block): ``image_missing`` or ``image_not_a_file``; None for a regular file."""
+    try:
+        info = os.stat(src)
+    except (FileNotFoundError, NotADirectoryError):
+        return ImageError(f"image file {src} does not exist", code="image_missing")
+    except OSError as e:
+        return ImageError(f"image file {src} cannot be read: {e.strerror}")
+    return None if stat.S_ISREG(info.st_mode) else _not_a_file(src, info.st_mode)
+
+
+def _open_regular(src: Path) -> BinaryIO:
+    """Open ``src`` for reading only if it is (still) a regular file: ``O_NONBLOCK`` so even a
+    FIFO swapped in after :func:`source_problem` cannot block, then ``fstat``."""
+    fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _not_a_file(src, mode)
+    return os.fdopen(fd, "rb")
+
+
 def _decode_base(src: Path) -> tuple[tuple[int, int], Image.Image]:
     """Decode ``src`` once; return its oriented original size and the image at base size."""
-    if not src.is_file():
-        raise ImageError(f"image file {src} does not exist", code="image_missing")
+    problem = source_problem(src)
+    if problem is not None:
+        raise problem
     try:
-        with Image.open(src) as im:
+        with _open_regular(src) as fh, Image.open(fh) as im:
             _refuse_too_large(src, im.size)
             raw_size = im.size
             target = base_size(*raw_size)

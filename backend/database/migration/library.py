@@ -17,6 +17,7 @@ from backend.database.migration.records import (
     PendingMetaJson,
     PendingModelRecord,
     normalize_tag,
+    stored_meta,
 )
 from backend.database.models import (
     Model,
@@ -104,7 +105,7 @@ class LibraryRepository:
             type=row.type,
             size_bytes=row.size_bytes,
             created_at=row.created_at,
-            meta=MetaJson.model_validate_json(row.meta_json),
+            meta=stored_meta(MetaJson, row.meta_json),
             tags=self.model_tags(sha256),
         )
 
@@ -128,7 +129,7 @@ class LibraryRepository:
     def model_meta(self, sha256: str) -> MetaJson | None:
         """Only the meta_json of a model (no tags, no other columns)."""
         text = self.session.connection().scalar(_MODEL_META, {"sha": sha256})
-        return None if text is None else MetaJson.model_validate_json(text)
+        return None if text is None else stored_meta(MetaJson, text)
 
     def insert_model_if_new(self, record: ModelRecord) -> bool:
         """Insert the model unless its hash is already in the library; True when inserted."""
@@ -301,7 +302,7 @@ class LibraryRepository:
         """File names of every original referenced by a pending row."""
         names: set[str] = set()
         for meta_json in self.session.scalars(select(PendingImport.meta_json)):
-            names.update(PendingMetaJson.model_validate_json(meta_json).images)
+            names.update(stored_meta(PendingMetaJson, meta_json).images)
         return names
 
     def _pending_record(self, row: PendingImport) -> PendingModelRecord:
@@ -319,6 +320,6 @@ def _pending_from(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRec
         type=values["type"],
         size_bytes=values["size_bytes"],
         created_at=values["created_at"],
-        meta=PendingMetaJson.model_validate_json(values["meta_json"]),
+        meta=stored_meta(PendingMetaJson, values["meta_json"]),
         tags=tags,
     )

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from backend.database.migration.jsonsafe import loads_bounded
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -78,6 +87,26 @@ class PendingMetaJson(_MetaBase):
     images: list[str] = Field(default_factory=list)
 
 
+MetaT = TypeVar("MetaT", bound=_MetaBase)
+
+
+def stored_meta(kind: type[MetaT], text: str) -> MetaT:
+    """A stored ``meta_json`` as ``kind``, whatever the text: no stored value may fail a read.
+
+    Nesting deeper than ``jsonsafe.MAX_DEPTH`` comes back as JSON text (strings); text that is
+    not a meta object at all comes back whole as ``extra["unreadable_meta_json"]``.
+    """
+    try:
+        return kind.model_validate_json(text)
+    except ValidationError:
+        pass
+    try:
+        data, _ = loads_bounded(text)
+        return kind.model_validate(data)
+    except (ValueError, ValidationError):  # ValidationError is a ValueError too
+        return kind(extra={"unreadable_meta_json": text})
+
+
 class Tag(Record):
     """A tag as stored in the library."""
 
@@ -102,7 +131,7 @@ class PendingModelRecord(Record):
     """A model waiting in ``pending_import``."""
 
     id: int
-    path: NonEmptyStr
+    path: str = Field(description="Empty only for a row an older version staged; never promoted.")
     sha256: Sha256 | None = None
     name: str
     type: NonEmptyStr

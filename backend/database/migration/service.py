@@ -96,6 +96,11 @@ class MigrationService:
         )
         self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
 
+    @property
+    def scratch_dir(self) -> Path:
+        """Where private snapshots of a legacy DB are read from (``DATA_DIR/tmp``)."""
+        return self.settings.data_dir / "tmp"
+
     def close(self) -> None:
         """Close legacy readers and the engine's connections."""
         with self._readers_lock:
@@ -135,7 +140,11 @@ class MigrationService:
         if reader is None:
             options = self._run_options(run_id)
             reader = PrefetchingRows(
-                LegacyReader(Path(options["legacy_db"]), Path(options["images_dir"]))
+                LegacyReader(
+                    Path(options["legacy_db"]),
+                    Path(options["images_dir"]),
+                    scratch_dir=self.scratch_dir,
+                )
             )
             with self._readers_lock:
                 self._readers[key] = reader
@@ -156,7 +165,7 @@ class MigrationService:
 
     def preflight(self, legacy_db: Path, images_dir: Path) -> LegacyPreflight:
         """Read a legacy library (read-only) and report what a migration will meet."""
-        with LegacyReader(legacy_db, images_dir) as reader:
+        with LegacyReader(legacy_db, images_dir, scratch_dir=self.scratch_dir) as reader:
             return reader.preflight()
 
     def start_legacy_run(
@@ -168,7 +177,7 @@ class MigrationService:
         """
         strategy = parse_strategy(on_conflict, allowed=("override", "merge", "ignore"))
         legacy_db, images_dir = legacy_db.resolve(), images_dir.resolve()
-        with LegacyReader(legacy_db, images_dir) as reader:
+        with LegacyReader(legacy_db, images_dir, scratch_dir=self.scratch_dir) as reader:
             fingerprint = reader.fingerprint()
             existing = self.store.find_run(LEGACY, fingerprint, unfinished_only=False)
             if existing is not None:
@@ -176,10 +185,11 @@ class MigrationService:
             items: list[tuple[str, str | None]] = []
             owners: dict[str, int] = {}
             duplicates: dict[str, int] = {}
-            for legacy_id, sha256 in reader.hashes():
-                items.append((str(legacy_id), sha256))
+            for key, sha256 in reader.hashes():
+                items.append((key, sha256))
                 if sha256 is None:
                     continue
+                legacy_id = int(key)  # a row with a hash has an integer id
                 if sha256 in owners:
                     duplicates[sha256] = owners[sha256]
                 else:

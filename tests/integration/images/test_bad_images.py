@@ -17,7 +17,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_directory_is_not_an_image_file(tmp_path: Path) -> None:
     (tmp_path / "dir.jpg").mkdir()
-    assert_image_error(tmp_path / "dir.jpg", tmp_path / "out", "image_missing")
+    assert_image_error(tmp_path / "dir.jpg", tmp_path / "out", "image_not_a_file")
 
 
 def test_truncated_jpeg(tmp_path: Path) -> None:

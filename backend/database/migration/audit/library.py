@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backend.database.migration.audit.records import AuditProblem
 from backend.database.migration.audit.state import LibraryState
+from backend.database.migration.legacy.reader import INVALID_ID_PREFIX
 from backend.database.migration.records import normalize_tag
 
 _IDLE = "no migration is running (every item is settled)"
@@ -135,9 +136,20 @@ def _tags(state: LibraryState, legacy_tags: set[str]) -> list[AuditProblem]:
     ]
 
 
+def _invalid_id(item_id: int, key: str) -> AuditProblem:
+    return AuditProblem(
+        code="legacy_id_invalid",
+        message=f"item {item_id}: legacy row {key.removeprefix(INVALID_ID_PREFIX)!r} has an id"
+        " that is not stored as an INTEGER, so it was not migrated",
+        fix="store the row's id as an integer in the legacy DB and run a new stage-1 run",
+    )
+
+
 def _vanished(state: LibraryState, legacy_ids: set[str], run_id: int) -> list[AuditProblem]:
     return [
-        AuditProblem(
+        _invalid_id(item.id, key)
+        if key.startswith(INVALID_ID_PREFIX)
+        else AuditProblem(
             code="legacy_row_vanished",
             message=f"item {item.id} of run {run_id} migrated legacy row {key}, which is no"
             " longer in the legacy DB",

@@ -58,7 +58,7 @@ def audit(service: MigrationService, run_id: int | None, *, deep: bool = False) 
     with service.sessions() as session:
         state = load_state(session, run.id, listing)
     auditor = _Auditor(state, images_dir, deep=deep)
-    with LegacyReader(legacy_db, legacy_images) as reader:
+    with LegacyReader(legacy_db, legacy_images, scratch_dir=service.scratch_dir) as reader:
         for row in reader.iter_models():
             auditor.row(row)
     auditor.finish_models()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from backend.database.migration.jsonsafe import INT64_MAX
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.legacy.rows import LegacyModel
 
@@ -22,7 +23,8 @@ class PrefetchingRows:
     def get(self, legacy_id: int) -> LegacyModel | None:
         """The legacy row with that id, or None when it does not exist."""
         if legacy_id not in self._rows:
-            block = list(range(legacy_id, legacy_id + BLOCK))
+            # Never past the largest 64-bit id: SQLite cannot bind a larger integer.
+            block = list(range(legacy_id, min(legacy_id + BLOCK, INT64_MAX + 1)))
             found = self.reader.get_many(block)
             for key in block:
                 self._rows[key] = found.get(key)

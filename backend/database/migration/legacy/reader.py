@@ -1,8 +1,9 @@
 """Read-only reader of a legacy v1 library: one SQLite file plus a folder of images.
 
-The database is opened with ``mode=ro`` and never written. Model files and images are never
-opened here: image URLs are resolved by string checks and ``os.path.realpath`` only, so a URL
-that tries to leave the images folder never touches anything outside it.
+The database is never written, and nothing is ever created beside it (``legacy.snapshot``).
+Model files and images are never opened here: image URLs are resolved by string checks and
+``os.path.realpath`` only, so a URL that tries to leave the images folder never touches
+anything outside it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from backend.database.migration.errors import LegacyDatabaseError
+from backend.database.migration.jsonsafe import INT64_MAX, INT64_MIN, decode_text
+from backend.database.migration.legacy import snapshot
+from backend.database.migration.legacy.fields import FIELD_CODES
 from backend.database.migration.legacy.rows import (
     LegacyModel,
     LegacyPreflight,
@@ -33,50 +36,60 @@ _REQUIRED_COLUMNS = ("id", "path", "type", "hash_hex")
 _OPTIONAL_COLUMNS = ("name", "size_bytes", "created_at", "meta_json", "extra_json")
 _CHUNK = 500  # ids per IN (...) query; well under SQLite's variable limit
 
+_INTEGER_ID = "typeof(id) = 'integer'"
+"""Rows the steps can address; a row whose id is text (or real, or a BLOB) is an item that
+fails with ``legacy_id_invalid`` (see :func:`item_key`)."""
+INVALID_ID_PREFIX = "invalid-id:"
+
 # --------------------------------------------------------------------------- the reader
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+def item_key(raw_id: Any) -> str:
+    """The work item key of a legacy id: the integer as text, or ``invalid-id:…`` for a text,
+    real or BLOB id (such keys never collide with an integer's)."""
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        return str(raw_id)
+    shown = f"x'{raw_id.hex()}'" if isinstance(raw_id, bytes) else str(raw_id)
+    return f"{INVALID_ID_PREFIX}{shown}"
 
 
 class LegacyReader:
     """Read-only access to a legacy v1 library. Use as a context manager."""
 
-    def __init__(self, db_path: Path, images_dir: Path) -> None:
+    def __init__(self, db_path: Path, images_dir: Path, *, scratch_dir: Path | None = None) -> None:
+        """Open the library; ``scratch_dir`` holds a private snapshot when one is needed
+        (see ``legacy.snapshot``; the system temp folder when None)."""
         self.db_path = Path(db_path)
         self.images_dir = Path(images_dir)
         self._fingerprint: str | None = None
-        self._check_files()
+        header = self._check_files()
         self._images_real = os.path.realpath(self.images_dir)
-        uri = f"file:{urllib.parse.quote(str(self.db_path))}?mode=ro"
         try:
-            # Used by one thread at a time (the service keeps one reader per thread), but it
-            # may be closed by the thread that shuts the service down.
-            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        except sqlite3.Error as e:
+            self._conn, self._snapshot = snapshot.connect(self.db_path, header, scratch_dir)
+        except (sqlite3.Error, OSError) as e:
             raise LegacyDatabaseError(f"cannot open legacy database {self.db_path}: {e}") from e
-        self._conn.text_factory = _text
+        self._conn.text_factory = decode_text
         try:
             self._select = self._check_schema()
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
 
-    def _check_files(self) -> None:
+    def _check_files(self) -> bytes:
         if not self.db_path.exists():
             raise LegacyDatabaseError(f"legacy database not found: {self.db_path}")
         try:
             with self.db_path.open("rb") as f:
-                header = f.read(len(SQLITE_HEADER))
+                header = f.read(100)
         except OSError as e:
             raise LegacyDatabaseError(f"{self.db_path} is not a SQLite database ({e})") from e
-        if header != SQLITE_HEADER:
+        if not header.startswith(SQLITE_HEADER):
             raise LegacyDatabaseError(f"{self.db_path} is not a SQLite database")
         if not self.images_dir.is_dir():
             raise LegacyDatabaseError(
                 f"legacy images folder not found or not a directory: {self.images_dir}"
             )
+        return header
 
     def _check_schema(self) -> str:
         try:
@@ -96,7 +109,7 @@ class LegacyReader:
             )
         self._has_schema_version = "schema_version" in names
         picked = [*_REQUIRED_COLUMNS, *(c if c in cols else "NULL" for c in _OPTIONAL_COLUMNS)]
-        return f"SELECT {', '.join(picked)} FROM models"
+        return f"SELECT {', '.join(picked)} FROM models WHERE {_INTEGER_ID}"
 
     def __enter__(self) -> LegacyReader:
         return self
@@ -107,8 +120,10 @@ class LegacyReader:
         self.close()
 
     def close(self) -> None:
-        """Close the read-only connection."""
+        """Close the connection and remove the private snapshot, if any."""
         self._conn.close()
+        snapshot.remove(self._snapshot)
+        self._snapshot = None
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -121,14 +136,23 @@ class LegacyReader:
         return int(self._query("SELECT COUNT(*) FROM models")[0][0])
 
     def ids(self) -> list[int]:
-        """Every legacy model id, ascending."""
-        return [int(r[0]) for r in self._query("SELECT id FROM models ORDER BY id")]
+        """Every integer legacy model id, ascending."""
+        rows = self._query(f"SELECT id FROM models WHERE {_INTEGER_ID} ORDER BY id")
+        return [int(r[0]) for r in rows]
 
-    def hashes(self) -> list[tuple[int, str | None]]:
-        """Every legacy id with its lower-case SHA-256 (None when it has no valid hash),
-        ascending, without parsing the rest of the rows."""
-        rows = self._query("SELECT id, hash_hex FROM models ORDER BY id")
-        return [(int(i), classify_hash("" if h is None else str(h))[1]) for i, h in rows]
+    def invalid_ids(self) -> int:
+        """How many rows have an id that is not an integer (they cannot be migrated)."""
+        return int(self._query(f"SELECT COUNT(*) FROM models WHERE NOT {_INTEGER_ID}")[0][0])
+
+    def hashes(self) -> list[tuple[str, str | None]]:
+        """Every row's item key (:func:`item_key`) with its lower-case SHA-256 (None when it has
+        no valid hash or no integer id), integer ids ascending first, without parsing the rest
+        of the rows."""
+        rows = self._query(f"SELECT id, hash_hex, {_INTEGER_ID} FROM models ORDER BY id")
+        return [
+            (item_key(i), classify_hash(h if isinstance(h, str) else "")[1] if ok else None)
+            for i, h, ok in rows
+        ]
 
     def _tags_for(self, ids: Sequence[int]) -> dict[int, list[str]]:
         marks = ",".join("?" * len(ids))
@@ -155,7 +179,7 @@ class LegacyReader:
             if last is None:
                 rows = self._query(f"{self._select} ORDER BY id LIMIT ?", (size,))
             else:
-                rows = self._query(f"{self._select} WHERE id > ? ORDER BY id LIMIT ?", (last, size))
+                rows = self._query(f"{self._select} AND id > ? ORDER BY id LIMIT ?", (last, size))
             if not rows:
                 return
             yield from self._build(rows)
@@ -163,12 +187,12 @@ class LegacyReader:
 
     def get_many(self, ids: Sequence[int]) -> dict[int, LegacyModel]:
         """The models with these ids; ids that do not exist are absent from the result."""
-        wanted = sorted({int(i) for i in ids})
+        wanted = sorted({int(i) for i in ids if INT64_MIN <= int(i) <= INT64_MAX})
         out: dict[int, LegacyModel] = {}
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = self._query(f"{self._select} WHERE id IN ({marks}) ORDER BY id", chunk)
+            rows = self._query(f"{self._select} AND id IN ({marks}) ORDER BY id", chunk)
             out.update((m.legacy_id, m) for m in self._build(rows))
         return out
 
@@ -208,7 +232,7 @@ class LegacyReader:
         kinds = dict.fromkeys(("valid", "uppercase", "missing", "invalid"), 0)
         seen: set[str] = set()
         duplicates = referenced = missing = outside = files_missing = 0
-        extra_invalid = fields_invalid = models = 0
+        extra_invalid = fields_invalid = models = empty_paths = 0
         for m in self.iter_models():
             models += 1
             kinds[m.hash_kind] += 1
@@ -218,14 +242,16 @@ class LegacyReader:
             referenced += len(m.images)
             outside += sum(i.path is None for i in m.images)
             missing += sum(i.path is not None and not os.path.isfile(i.path) for i in m.images)
-            files_missing += not os.path.exists(m.path)
+            files_missing += bool(m.path.strip()) and not os.path.exists(m.path)
             codes = {w.code for w in m.warnings}
-            extra_invalid += "legacy_extra_invalid" in codes
-            fields_invalid += "legacy_field_invalid" in codes
+            extra_invalid += bool(codes & {"legacy_extra_invalid", "legacy_extra_too_deep"})
+            fields_invalid += bool(codes & FIELD_CODES)
+            empty_paths += not m.path.strip()
         tag_names = {normalize_tag(str(r[0])) for r in self._query("SELECT name FROM tags")}
         tag_names.discard("")
+        invalid_ids = self.invalid_ids()
         counts = {
-            "models": models,
+            "models": models + invalid_ids,
             "valid_hashes": kinds["valid"],
             "uppercase_hashes": kinds["uppercase"],
             "missing_hashes": kinds["missing"],
@@ -237,6 +263,8 @@ class LegacyReader:
             "model_files_missing": files_missing,
             "extra_invalid": extra_invalid,
             "fields_invalid": fields_invalid,
+            "empty_paths": empty_paths,
+            "invalid_ids": invalid_ids,
         }
         return LegacyPreflight(
             db_path=str(self.db_path),

@@ -5,16 +5,18 @@ Nothing here opens a file: image URLs are resolved by string checks and ``os.pat
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.database.migration.jsonsafe import MAX_DEPTH, loads_bounded
+from backend.database.migration.legacy.fields import FieldNotes, put
 from backend.database.migration.records import ItemWarning, Prompts, is_sha256, normalize_tag
 
 HashKind = Literal["valid", "uppercase", "missing", "invalid"]
@@ -78,6 +80,8 @@ class LegacyPreflight(BaseModel):
     model_files_missing: int
     extra_invalid: int
     fields_invalid: int
+    empty_paths: int = 0
+    invalid_ids: int = 0
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -93,22 +97,7 @@ def classify_hash(raw: str) -> tuple[HashKind, str | None]:
     return "invalid", None
 
 
-def _put(extra: dict[str, Any], key: str, value: Any) -> None:
-    """Store ``value`` under ``key``, or ``key_2``, ``key_3``… so no user key is overwritten."""
-    name, n = key, 1
-    while name in extra:
-        n += 1
-        name = f"{key}_{n}"
-    extra[name] = value
-
-
-def _constant(name: str) -> str:
-    # NaN / Infinity are not JSON; keep them readable as text so meta_json stays standard JSON.
-    return name
-
-
-def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_constant)
+_put = put
 
 
 class ParsedExtra(BaseModel):
@@ -150,14 +139,25 @@ _KNOWN_VALID: dict[str, Callable[[Any], bool]] = {
 KNOWN_EXTRA_KEYS = tuple(_KNOWN_VALID)
 
 
+def _too_deep(column: str) -> ItemWarning:
+    return ItemWarning(
+        code=f"legacy_{column}_too_deep",
+        message=f"{column}_json nests deeper than {MAX_DEPTH} levels; every part below that"
+        " is kept as its exact JSON text (a string)",
+    )
+
+
 def parse_extra(text: str | None) -> ParsedExtra:
-    """Parse ``extra_json``; never raises, never drops a key (unmapped ones go to ``extra``)."""
+    """Parse ``extra_json``; never raises, never drops a key (unmapped ones go to ``extra``).
+
+    Nesting deeper than ``MAX_DEPTH`` is kept as JSON text (``legacy_extra_too_deep``)."""
     if text is None or not text.strip():
         return ParsedExtra()
+    clamped = False
     try:
-        data: Any = _loads(text)
+        data, clamped = loads_bounded(text)
         problem = None if isinstance(data, dict) else f"JSON {type(data).__name__}, not an object"
-    except (ValueError, RecursionError):
+    except ValueError:
         data, problem = None, "not JSON"
     if problem is not None or not isinstance(data, dict):
         return ParsedExtra(
@@ -170,7 +170,7 @@ def parse_extra(text: str | None) -> ParsedExtra:
             ],
         )
     out: dict[str, Any] = {k: v for k, v in data.items() if k not in KNOWN_EXTRA_KEYS}
-    warnings: list[ItemWarning] = []
+    warnings: list[ItemWarning] = [_too_deep("extra")] if clamped else []
     mapped: dict[str, Any] = {}
     for key, valid in _KNOWN_VALID.items():
         value = data.get(key)
@@ -191,44 +191,59 @@ def parse_extra(text: str | None) -> ParsedExtra:
     )
 
 
-def parse_meta(text: str | None, extra: dict[str, Any]) -> None:
-    """Keep scanner ``meta_json`` in ``extra``: an object as ``legacy_meta``, else raw text."""
+def parse_meta(text: str | None, extra: dict[str, Any]) -> list[ItemWarning]:
+    """Keep scanner ``meta_json`` in ``extra``: an object as ``legacy_meta``, else raw text.
+
+    Nesting deeper than ``MAX_DEPTH`` is kept as JSON text (``legacy_meta_too_deep``)."""
     if text is None or not text.strip():
-        return
+        return []
     try:
-        data = _loads(text)
-    except (ValueError, RecursionError):
-        data = None
+        data, clamped = loads_bounded(text)
+    except ValueError:
+        data, clamped = None, False
     if isinstance(data, dict):
         _put(extra, "legacy_meta", data)
-    else:
-        _put(extra, "legacy_meta_raw", text)
+        return [_too_deep("meta")] if clamped else []
+    _put(extra, "legacy_meta_raw", text)
+    return []
 
 
 _BAD_URL = re.compile(r"[\\\x00]")
 
 
+def _inside(rel: str, images_real: str) -> str | None:
+    """``rel`` resolved inside ``images_real``, or None: string checks first, then realpath."""
+    if (
+        not rel
+        or _BAD_URL.search(rel)
+        or rel.startswith("/")
+        or ".." in rel.split("/")
+        or os.path.isabs(rel)
+    ):
+        return None
+    try:
+        real = os.path.realpath(os.path.join(images_real, rel))
+    except (OSError, ValueError):  # e.g. a lone surrogate the file system cannot encode
+        return None
+    return real if real.startswith(images_real.rstrip(os.sep) + os.sep) else None
+
+
 def resolve_image_url(url: str, images_real: str) -> LegacyImageRef:
     """Resolve ``/media/<relative path>`` strictly inside ``images_real`` (already realpath'd).
 
-    Pure string checks first; only a URL that passes them is handed to ``os.path.realpath``
-    (which follows symlinks). Nothing is opened.
+    The path is percent-decoded once (``a%20b.png`` → ``a b.png``) and the decoded form must
+    pass every check (``%2e%2e/x`` is ``../x``: refused). Only when the decoded name does not
+    exist and the name as written does (a file literally called ``a%20b.png``) is the latter
+    used. Pure string checks first; only a URL that passes them is handed to
+    ``os.path.realpath`` (which follows symlinks). Nothing is opened.
     """
-    rel = url[len(MEDIA_PREFIX) :] if url.startswith(MEDIA_PREFIX) else None
-    path: str | None = None
-    if (
-        rel
-        and not _BAD_URL.search(rel)
-        and not rel.startswith("/")
-        and ".." not in rel.split("/")
-        and not os.path.isabs(rel)
-    ):
-        try:
-            real = os.path.realpath(os.path.join(images_real, rel))
-        except (OSError, ValueError):  # e.g. a lone surrogate the file system cannot encode
-            real = ""
-        if real.startswith(images_real.rstrip(os.sep) + os.sep):
-            path = real
+    rel = url[len(MEDIA_PREFIX) :] if url.startswith(MEDIA_PREFIX) else ""
+    decoded = urllib.parse.unquote(rel, errors="surrogateescape")
+    path = _inside(decoded, images_real)
+    if path is not None and decoded != rel and not os.path.lexists(path):
+        literal = _inside(rel, images_real)
+        if literal is not None and os.path.lexists(literal):
+            path = literal
     if path is not None:
         return LegacyImageRef(url=url, path=Path(path))
     shown = url.replace("\x00", "\\x00")
@@ -261,29 +276,32 @@ def to_int(value: Any) -> int | None:
 
 
 def build_model(row: Sequence[Any], tags: list[str], images_real: str) -> LegacyModel:
-    """Turn one ``models`` row (columns in ``_REQUIRED + _OPTIONAL`` order) into a record."""
+    """Turn one ``models`` row (columns in ``_REQUIRED + _OPTIONAL`` order) into a record.
+
+    Never raises on content: an odd value is a warning (see ``legacy.fields``) with its original
+    kept under ``extra``."""
     legacy_id, path, type_, hash_raw, name, size, created, meta_json, extra_json = row
-    path = "" if path is None else str(path)
-    type_ = str(type_).strip() if type_ is not None else ""
-    size_bytes = to_int(size)
-    hash_raw = "" if hash_raw is None else str(hash_raw)
+    notes = FieldNotes()
+    path = notes.text("path", path) or ""
+    type_ = (notes.text("type", type_) or "").strip()
+    hash_raw = notes.text("hash_hex", hash_raw) or ""
+    name = notes.text("name", name)
+    size_bytes = notes.integer("size_bytes", size, minimum=0)
+    created_ms = notes.integer("created_at", created)
+    if created is None:
+        notes.note("legacy_field_invalid", "created_at", created, "is missing")
     kind, sha = classify_hash(hash_raw)
-    parsed = parse_extra(None if extra_json is None else str(extra_json))
+    parsed = parse_extra(notes.json_text("extra_json", extra_json))
     extra = parsed.extra
-    parse_meta(None if meta_json is None else str(meta_json), extra)
-    warnings = list(parsed.warnings)
-    created_ms = to_int(created)
-    if created_ms is None:
-        warnings.append(
-            ItemWarning(code="legacy_field_invalid", message=f"created_at {created!r} is invalid")
-        )
-        _put(extra, "legacy_created_at", created)
+    meta_warnings = parse_meta(notes.json_text("meta_json", meta_json), extra)
+    for column, value in notes.originals.items():
+        _put(extra, f"legacy_{column}", value)
     return LegacyModel(
         legacy_id=legacy_id,
         path=path,
-        name=str(name) if name is not None and str(name).strip() else _stem(path),
+        name=name if name is not None and name.strip() else _stem(path),
         type=type_ or "other",
-        size_bytes=size_bytes if size_bytes is None or size_bytes >= 0 else None,
+        size_bytes=size_bytes,
         hash_raw=hash_raw,
         hash_kind=kind,
         sha256=sha,
@@ -294,7 +312,7 @@ def build_model(row: Sequence[Any], tags: list[str], images_real: str) -> Legacy
         extra=extra,
         tags=sorted({t for t in (normalize_tag(x) for x in tags) if t}),
         images=[resolve_image_url(url, images_real) for url in parsed.image_urls],
-        warnings=warnings,
+        warnings=[*notes.warnings, *parsed.warnings, *meta_warnings],
     )
 
 
@@ -336,9 +354,19 @@ def preflight_sentences(c: dict[str, int]) -> list[str]:
             f"{_n(c['images_missing'], 'referenced image is', 'referenced images are')} missing"
             " from the legacy images folder."
         )
+    if c.get("empty_paths"):
+        out.append(
+            f"{_n(c['empty_paths'], 'model has', 'models have')} an empty path;"
+            " they will fail with empty_path (give them a path in the legacy DB and rerun)."
+        )
+    if c.get("invalid_ids"):
+        out.append(
+            f"{_n(c['invalid_ids'], 'model has', 'models have')} an id that is not an integer;"
+            " they will fail with legacy_id_invalid."
+        )
     if c["extra_invalid"] or c["fields_invalid"]:
         out.append(
             f"{_n(c['extra_invalid'] + c['fields_invalid'], 'model has', 'models have')}"
-            " unreadable user metadata; the original text is kept under extra."
+            " odd or unreadable values; each is a warning and the original is kept under extra."
         )
     return out

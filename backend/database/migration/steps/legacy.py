@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
+from backend.database.migration.images import source_problem
+from backend.database.migration.legacy.reader import INVALID_ID_PREFIX
 from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import (
@@ -43,7 +45,14 @@ LEGACY = "legacy"
 
 
 def legacy_row(env: StepEnv, item: WorkItem) -> LegacyModel:
-    """The legacy row behind an item; a row that vanished is a permanent failure."""
+    """The legacy row behind an item; a row that vanished is a permanent failure, and so is
+    a row whose id is no integer (its key starts with ``invalid-id:``)."""
+    if item.source_key.startswith(INVALID_ID_PREFIX):
+        shown = item.source_key.removeprefix(INVALID_ID_PREFIX)
+        raise StepError(
+            "legacy_id_invalid",
+            f"legacy row id {shown!r} is not stored as an INTEGER; the row is not migrated",
+        )
     row = env.reader_for_run(item.run_id).get(int(item.source_key))
     if row is None:
         raise StepError("legacy_row_missing", f"legacy row {item.source_key} no longer exists")
@@ -125,6 +134,12 @@ def legacy_import(env: StepEnv) -> StepFn:
         row = legacy_row(env, item)
         for warning in row.warnings:
             add_warning(item, warning)
+        if not row.path.strip():
+            raise StepError(
+                "empty_path",
+                f"legacy row {row.legacy_id} has an empty path; give it one in the legacy DB"
+                " and run `model-migrate legacy` again",
+            )
         if not os.path.exists(row.path):
             add_warning(
                 item,
@@ -243,11 +258,10 @@ def _stage(env: StepEnv, item: WorkItem, row: LegacyModel) -> ApplyFn:
             if ref.warning is not None:
                 add_warning(item, ref.warning)
             continue
-        if not ref.path.is_file():
-            add_warning(
-                item,
-                ItemWarning(code="image_missing", message=f"{ref.url} is missing", file=ref.url),
-            )
+        problem = source_problem(ref.path)
+        if problem is not None:
+            message = f"{ref.url}: {problem.message}"
+            add_warning(item, ItemWarning(code=problem.code, message=message, file=ref.url))
             continue
         name = pending_image_name(row.legacy_id, index, ref.path)
         temp = env.pending_dir / f".{name}.{os.getpid()}.tmp"

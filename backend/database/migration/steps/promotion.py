@@ -71,6 +71,8 @@ def promotion_import(env: StepEnv) -> StepFn:
 
     def step(item: WorkItem) -> ApplyFn:
         row = pending_row(env, item)
+        if not row.path.strip():
+            raise StepError("empty_path", f"pending model {row.id} has an empty path")
         if not inside_roots(row.path, env.import_roots):
             raise StepError(
                 "path_forbidden",
