@@ -4,8 +4,10 @@ symlinks (issue 15.2). Real symlinks and FIFOs on disk."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -13,6 +15,7 @@ from flask.testing import FlaskClient
 from backend.app import create_app
 from backend.config import Settings
 from backend.database.migration.library import LibraryRepository
+from backend.database.migration.records import PendingMetaJson
 from backend.database.migration.service import MigrationService
 from tests.api.test_v2_endpoints import error_of
 
@@ -160,3 +163,46 @@ def test_a_legacy_path_symlinked_out_of_the_root_is_403(lib: Library, field: str
         error = error_of(client.post(url, json={**body, **extra}), 403)
         assert error["code"] == "path_forbidden"
     assert client.get(RUNS).get_json() == {"runs": []}
+
+
+def answers_within(call: Callable[[], Any], seconds: float = 60.0) -> Any:
+    """Run ``call`` in a thread; a call still blocked after ``seconds`` fails the test."""
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "the call blocked (it opened a FIFO?)"
+    return result[0]
+
+
+def test_a_fifo_given_as_the_legacy_db_is_refused_without_blocking(lib: Library) -> None:
+    fifo = lib.root / "library.db"
+    os.mkfifo(fifo)
+    (lib.root / "images").mkdir()
+    client, _ = lib.client([lib.root])
+    body = {"legacy_db_path": str(fifo), "legacy_images_dir": str(lib.root / "images")}
+
+    response = answers_within(lambda: client.post("/api/migration/migrate_legacy_db", json=body))
+
+    error = error_of(response, 422)
+    assert error["code"] == "legacy_db_invalid"
+    assert "not a regular file" in error["message"]
+
+
+def test_a_pending_model_whose_file_is_a_fifo_fails_without_blocking(lib: Library) -> None:
+    fifo = lib.models / "pipe.safetensors"
+    os.mkfifo(fifo)
+    client, service = lib.client([lib.root])
+    with service.write_sessions() as session, session.begin():
+        pending_id = LibraryRepository(session).upsert_pending(
+            path=str(fifo), name="pipe", type="lora", size_bytes=0, created_at=0,
+            meta=PendingMetaJson(),
+        )  # fmt: skip
+
+    response = answers_within(
+        lambda: client.post("/api/migration/import_models", json={"id": [pending_id]})
+    )
+
+    (failed,) = response.get_json()["failed"]
+    assert failed["error"].startswith("source_not_a_file")
+    assert model_count(service) == 0

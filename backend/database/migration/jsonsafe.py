@@ -19,6 +19,7 @@ from typing import Any
 MAX_DEPTH = 64
 """Deepest JSON nesting kept as structure; deeper containers are kept as their JSON text."""
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_DECODER = json.JSONDecoder(parse_constant=str)  # one decoder: json.loads(**kw) builds one a call
 
 
 class InvalidText(str):
@@ -115,12 +116,12 @@ def loads_bounded(text: str, limit: int = MAX_DEPTH) -> tuple[Any, bool]:
     read as the strings ``"NaN"``/``"Infinity"``, so what is kept stays standard JSON).
     """
     if not _may_be_deep(text, limit):
-        return json.loads(text, parse_constant=str), False
+        return _DECODER.decode(text), False
     try:
-        value = json.loads(text, parse_constant=str)
+        value = _DECODER.decode(text)
     except RecursionError:
         value = None
     else:
         if not too_deep(value, limit):
             return value, False
-    return json.loads(clamp_text(text, limit), parse_constant=str), True
+    return _DECODER.decode(clamp_text(text, limit)), True

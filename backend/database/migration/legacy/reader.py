@@ -78,6 +78,11 @@ class LegacyReader:
     def _check_files(self) -> bytes:
         if not self.db_path.exists():
             raise LegacyDatabaseError(f"legacy database not found: {self.db_path}")
+        if not self.db_path.is_file():  # a FIFO would block the open below forever
+            raise LegacyDatabaseError(
+                f"{self.db_path} is not a SQLite database (not a regular file: a folder, FIFO"
+                " or device)"
+            )
         try:
             with self.db_path.open("rb") as f:
                 header = f.read(100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -54,6 +55,10 @@ def _hash(env: StepEnv, item: WorkItem, row: PendingModelRecord) -> str:
     """The pending file's hash: from the row, else computed once and saved on the row at once."""
     if row.sha256 is not None:
         return row.sha256
+    if os.path.exists(row.path) and not os.path.isfile(row.path):  # a FIFO would block
+        raise StepError(
+            "source_not_a_file", f"{row.path} is not a regular file (a folder, FIFO or device)"
+        )
 
     def save(session: Session, digest: str) -> None:
         LibraryRepository(session).set_pending_sha256(row.id, digest)
