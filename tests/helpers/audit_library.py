@@ -16,7 +16,6 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from backend.database.migration.audit.records import AuditReport, RowAudit
-from backend.database.migration.audit.report import audit
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, LegacyRowSpec, make_legacy_library
 from tests.helpers.legacy_cases import only
@@ -91,7 +90,7 @@ class Migrated:
     def audit(self, *, deep: bool = False) -> AuditReport:
         service = make_service(self.data)
         try:
-            return audit(service, self.run_id, deep=deep)
+            return service.audit(self.run_id, deep=deep)
         finally:
             service.close()
 

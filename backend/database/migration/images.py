@@ -74,6 +74,12 @@ def tier_sizes(width: int, height: int) -> dict[str, tuple[int, int]]:
     return {name: (max(1, int(bw * f)), max(1, int(bh * f))) for name, f, _q in TIERS}
 
 
+def oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """The (width, height) an image of ``size`` has once its EXIF ``orientation`` is applied."""
+    width, height = size
+    return (height, width) if orientation in _SWAPS_AXES else (width, height)
+
+
 def tier_file_name(sha256: str, seq: int, tier: str) -> str:
     """The library file name of one tier: ``{sha256}_{seq}_{tier}.webp``."""
     return f"{sha256}_{seq}_{tier}.webp"
@@ -225,8 +231,7 @@ def _decode_base(src: Path) -> tuple[tuple[int, int], Image.Image]:
             raise ImageError(f"image {src} is truncated: {e}", code="image_truncated") from e
         raise ImageError(f"image {src} cannot be decoded: {e}", code="image_unreadable") from e
 
-    w, h = raw_size
-    original_size = (h, w) if orientation in _SWAPS_AXES else (w, h)
+    original_size = oriented(raw_size, orientation)
     base_wh = base_size(*original_size)
     if img.size != base_wh:
         img = img.resize(base_wh, _LANCZOS)

@@ -18,6 +18,7 @@ from backend.database import schema
 from backend.database.migration import pending_files
 from backend.database.migration import promotion as promotion_service
 from backend.database.migration.audit.records import AuditReport
+from backend.database.migration.audit.report import AuditSources, RowSink
 from backend.database.migration.audit.report import audit as run_audit
 from backend.database.migration.backup import backup_sqlite, sqlite_path
 from backend.database.migration.batching import BatchSizer
@@ -315,9 +316,15 @@ class MigrationService:
 
     # --- inspecting ---------------------------------------------------------------------------
 
-    def audit(self, run_id: int | None = None, *, deep: bool = False) -> AuditReport:
-        """Account for every legacy row of a stage-1 run (the newest when None)."""
-        return run_audit(self, run_id, deep=deep)
+    def audit(
+        self, run_id: int | None = None, *, deep: bool = False, on_row: RowSink | None = None
+    ) -> AuditReport:
+        """Account for every legacy row of a stage-1 run (the newest when None); with
+        ``on_row`` each row goes there as soon as it is audited instead of into the report."""
+        sources = AuditSources(
+            self.sessions, self.store, self.settings.images_dir, self.scratch_dir
+        )
+        return run_audit(sources, run_id, deep=deep, on_row=on_row)
 
     def health(self) -> HealthRecord:
         """Whether the library database answers, and whether its schema is at head."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.cli.verify import exit_code
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
 from tests.helpers.audit_library import Migrated, file_sha, migrate_template
 from tests.helpers.library_snapshot import snapshot_tree
@@ -33,5 +34,5 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Migrated:
 def lib(template: Migrated, tmp_path: Path) -> Migrated:
     """A copy of the template's data dir for this test; it audits clean before the damage."""
     copy = template.copy_to(tmp_path / "data")
-    assert copy.audit().exit_code == 0, copy.audit().problems()
+    assert exit_code(copy.audit()) == 0, copy.audit().problems()
     return copy

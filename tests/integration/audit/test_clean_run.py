@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.database.migration.audit.report import audit
+from backend.cli.verify import exit_code
 from backend.sample.legacy_factory import LegacyLibrary
 from tests.helpers.audit_library import item_id_of, row_of
 from tests.helpers.legacy_cases import only
@@ -24,10 +24,10 @@ def test_a_clean_migration_audits_clean_once_the_conflict_is_resolved(
         winner, copy = legacy.by_case("duplicate_hash")
         copy_item = item_id_of(service, run.id, copy.legacy_id)
 
-        waiting = audit(service, None)
+        waiting = service.audit(None)
         total = len(legacy.rows)
         assert waiting.run_id == run.id
-        assert waiting.exit_code == 3 and not waiting.ok
+        assert exit_code(waiting) == 3 and not waiting.ok
         assert waiting.problems() == []
         assert [n.legacy_id for n in waiting.needs_decision] == [copy.legacy_id]
         need = waiting.needs_decision[0]
@@ -45,13 +45,13 @@ def test_a_clean_migration_audits_clean_once_the_conflict_is_resolved(
 
         service.resolve(copy_item, "merge")
         service.run_until_done(run.id)
-        report = audit(service, run.id)
-        deep = audit(service, run.id, deep=True)
+        report = service.audit(run.id)
+        deep = service.audit(run.id, deep=True)
     finally:
         service.close()
 
     assert report.problems() == [], report.problems()
-    assert report.exit_code == 0 and report.ok
+    assert exit_code(report) == 0 and report.ok
     assert report.summary == f"{total} of {total} legacy models accounted for; 0 need a decision"
     assert report.accounted == report.legacy_rows == total
     assert report.outcomes == {"model": total}
@@ -76,7 +76,7 @@ def test_a_clean_migration_audits_clean_once_the_conflict_is_resolved(
     ]
     assert row_of(report, only(legacy, "several_images").legacy_id).images_count == 3
     assert report.counts.tier_files_checked > 0 and report.counts.tier_files_decoded == 0
-    assert deep.exit_code == 0 and deep.counts.tier_files_decoded == deep.counts.tier_files_checked
+    assert exit_code(deep) == 0 and deep.counts.tier_files_decoded == deep.counts.tier_files_checked
 
 
 def test_a_row_ignored_up_front_is_accounted_with_its_decision(
@@ -86,7 +86,7 @@ def test_a_row_ignored_up_front_is_accounted_with_its_decision(
     try:
         run = service.start_legacy_run(legacy.db_path, legacy.images_dir, on_conflict="ignore")
         service.run_until_done(run.id)
-        report = audit(service, run.id)
+        report = service.audit(run.id)
     finally:
         service.close()
     winner, copy = legacy.by_case("duplicate_hash")
@@ -96,7 +96,7 @@ def test_a_row_ignored_up_front_is_accounted_with_its_decision(
     assert row_of(report, winner.legacy_id).combined_by is None
     # the staged rows are still pending models: accounted for, nothing to decide
     assert report.outcomes == {"model": len(legacy.rows) - 3, "pending": 2, "ignored": 1}
-    assert report.exit_code == 0, report.problems()
+    assert exit_code(report) == 0, report.problems()
     assert report.counts.pending_checked == 2
 
 
@@ -104,10 +104,10 @@ def test_an_unfinished_run_is_not_accounted_for(legacy: LegacyLibrary, tmp_path:
     service = make_service(tmp_path / "data")
     try:
         run = service.start_legacy_run(legacy.db_path, legacy.images_dir)
-        report = audit(service, run.id)
+        report = service.audit(run.id)
     finally:
         service.close()
-    assert report.exit_code == 1
+    assert exit_code(report) == 1
     assert report.accounted == 0
     assert {p.code for p in report.problems()} == {"row_unfinished"}
     assert report.summary.startswith(f"0 of {len(legacy.rows)} legacy models accounted for")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from backend.database.migration.audit.records import RERUN
+from backend.database.migration.audit.catalogue import RERUN
 from backend.database.migration.images import tier_file_name
 from tests.helpers.audit_library import Migrated, problem_keys, sha_of
 from tests.helpers.legacy_cases import only

@@ -1,19 +1,26 @@
-"""Comparisons of one legacy row with what it became: fields, tags, images, pending originals."""
+"""Comparisons of one legacy row with what it became: fields, tags, images, pending originals.
+
+What a row should become is taken from the steps' own mapping (:func:`user_meta`, the columns a
+:class:`ModelRecord` copies from the row); the comparison itself stays the audit's.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from backend.database.migration.audit.records import RERUN, AuditProblem, ImageNote
-from backend.database.migration.audit.state import ItemRow, ModelRow, PendingRow
+from backend.database.migration.audit.catalogue import problem
+from backend.database.migration.audit.records import AuditProblem, ImageNote
+from backend.database.migration.audit.state import ItemRow, ModelRow, PendingRow, tag_names
 from backend.database.migration.legacy.rows import LegacyModel
-from backend.database.migration.records import normalize_tag
+from backend.database.migration.records import MetaJson, ModelRecord
+from backend.database.migration.steps.legacy import pending_image_name, user_meta
 
-REPAIR = (
-    "if you did not change it in the v2 library on purpose, set it back to the legacy value,"
-    f" or {RERUN} (it rewrites the model from legacy row {{legacy_id}})"
-)
+COLUMNS = tuple(f for f in ModelRecord.model_fields if f not in ("sha256", "meta", "tags"))
+"""The columns a legacy row's value is copied into as is (path, name, type, ...)."""
+_USER_FIELDS = {"description", "community_links", "prompts"}
 
 
 def _show(value: Any) -> str:
@@ -33,24 +40,16 @@ def _same(a: Any, b: Any) -> bool:
     return _canonical(a) == _canonical(b)
 
 
-def _pairs(row: LegacyModel, target: ModelRow | PendingRow) -> list[tuple[str, Any, Any]]:
-    """(field, legacy value, library value) for every field a legacy row carries."""
-    meta = target.meta
-    pairs: list[tuple[str, Any, Any]] = [
-        ("path", row.path, target.path),
-        ("name", row.name, target.name),
-        ("type", row.type, target.type),
-        ("size_bytes", row.size_bytes, target.size_bytes),
-        ("created_at", row.created_at, target.created_at),
-    ]
-    if meta is not None:
-        pairs += [
-            ("description", row.description, meta.description),
-            ("community_links", row.community_links, meta.community_links),
-            ("prompts.positive", row.prompts.positive, meta.prompts.positive),
-            ("prompts.negative", row.prompts.negative, meta.prompts.negative),
-        ]
-    return pairs
+def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _flat(inner, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], value
+
+
+def _user_fields(meta: MetaJson | Any) -> dict[str, Any]:
+    return dict(_flat(meta.model_dump(include=_USER_FIELDS)))
 
 
 def field_problems(
@@ -61,81 +60,43 @@ def field_problems(
     After an override/merge (``combined``) fields may differ legitimately; only the unknown
     keys are checked, and only for presence: user data is never dropped.
     """
-    out: list[AuditProblem] = []
     lid = row.legacy_id
     if target.meta is None:
-        return [
-            AuditProblem(
-                code="meta_invalid",
-                message=f"{label}: meta_json is not valid JSON of the v2 shape",
-                fix=REPAIR.format(legacy_id=lid),
-                legacy_id=lid,
-            )
-        ]
+        return [problem("meta_invalid", lid=lid, label=label)]
+    out: list[AuditProblem] = []
     if not combined:
-        for name, want, have in _pairs(row, target):
-            if not _same(want, have):
-                out.append(
-                    AuditProblem(
-                        code="field_mismatch",
-                        message=f"{label}: {name} is {_show(have)},"
-                        f" legacy row {lid} has {_show(want)}",
-                        fix=REPAIR.format(legacy_id=lid),
-                        legacy_id=lid,
-                    )
-                )
+        want = {c: getattr(row, c) for c in COLUMNS} | _user_fields(MetaJson(**user_meta(row)))
+        have = {c: getattr(target, c) for c in COLUMNS} | _user_fields(target.meta)
+        for name, value in want.items():
+            if not _same(value, have[name]):
+                out.append(_mismatch(label, lid, name, have[name], value))
     extra = target.meta.extra
     for key, value in sorted(row.extra.items()):
         if key not in extra:
-            out.append(
-                AuditProblem(
-                    code="extra_key_missing",
-                    message=f"{label}: extra key {key!r} of legacy row {lid} is missing",
-                    fix=REPAIR.format(legacy_id=lid),
-                    legacy_id=lid,
-                )
-            )
+            out.append(problem("extra_key_missing", lid=lid, label=label, key=repr(key)))
         elif not combined and not _same(extra[key], value):
-            out.append(
-                AuditProblem(
-                    code="field_mismatch",
-                    message=f"{label}: extra[{key!r}] is {_show(extra[key])},"
-                    f" legacy row {lid} has {_show(value)}",
-                    fix=REPAIR.format(legacy_id=lid),
-                    legacy_id=lid,
-                )
-            )
+            out.append(_mismatch(label, lid, f"extra[{key!r}]", extra[key], value))
     return out
+
+
+def _mismatch(label: str, lid: int, name: str, have: Any, want: Any) -> AuditProblem:
+    return problem(
+        "field_mismatch", lid=lid, label=label, field=name, have=_show(have), want=_show(want)
+    )
 
 
 def tag_problems(
     row: LegacyModel, have: set[str], label: str, *, superset: bool
 ) -> list[AuditProblem]:
     """Tag names equal to the legacy row's (a superset after a merge/override)."""
-    want = {normalize_tag(t) for t in row.tags}
-    have = {normalize_tag(t) for t in have}
+    want, have = tag_names(row.tags), tag_names(have)
     out: list[AuditProblem] = []
-    lid = row.legacy_id
     missing = sorted(want - have)
     if missing:
-        out.append(
-            AuditProblem(
-                code="tags_missing",
-                message=f"{label}: lacks tag(s) {', '.join(missing)} of legacy row {lid}",
-                fix=f"add the tag(s) back ({', '.join(missing)}), or {RERUN}",
-                legacy_id=lid,
-            )
-        )
+        out.append(problem("tags_missing", lid=row.legacy_id, label=label, tags=", ".join(missing)))
     extra = sorted(have - want)
     if extra and not superset:
-        out.append(
-            AuditProblem(
-                code="tags_extra",
-                message=f"{label}: has tag(s) {', '.join(extra)} that legacy row {lid} lacks",
-                fix="remove the tag(s) if you did not add them in the v2 library",
-                legacy_id=lid,
-            )
-        )
+        out.append(problem("tags_extra", lid=row.legacy_id, label=label, tags=", ".join(extra)))
     return out
 
 
@@ -144,9 +105,7 @@ def split_warnings(*items: ItemRow | None) -> tuple[list[ImageNote], list[ImageN
     images: list[ImageNote] = []
     notes: list[ImageNote] = []
     for item in items:
-        if item is None:
-            continue
-        for w in item.warnings:
+        for w in item.warnings if item is not None else []:
             note = ImageNote(
                 code=str(w.get("code")), file=w.get("file"), message=str(w.get("message"))
             )
@@ -154,17 +113,10 @@ def split_warnings(*items: ItemRow | None) -> tuple[list[ImageNote], list[ImageN
     return images, notes
 
 
-def _warned(item: ItemRow) -> set[str]:
-    return {
-        str(w.get("file"))
-        for w in item.warnings
-        if str(w.get("code", "")).startswith("image_") and w.get("file") is not None
-    }
-
-
 def good_refs(row: LegacyModel, item: ItemRow) -> list[int]:
-    """Indexes of the row's image refs that carry no warning on the item (in order)."""
-    warned = _warned(item)
+    """Indexes of the row's image refs that carry no warning on the item (in order): the
+    images the row should have become."""
+    warned = {str(n.file) for n in split_warnings(item)[0] if n.file is not None}
     return [
         i
         for i, ref in enumerate(row.images)
@@ -180,57 +132,50 @@ def accounting_problem(
     """Every image is either migrated or has a warning; None when that holds."""
     if good == produced:
         return None
-    return AuditProblem(
-        code="images_unaccounted",
-        message=f"{label}: {total} image(s), {total - good} with a warning, so {good} should be"
-        f" {what}, but {produced} are",
-        fix=f"{RERUN} to migrate the images again",
-        legacy_id=lid,
+    return problem(
+        "images_unaccounted",
+        lid=lid,
+        label=label,
+        total=total,
+        warned=total - good,
+        good=good,
+        produced=produced,
+        what=what,
     )
 
 
 def original_source(row: LegacyModel, name: str) -> str | None:
-    """The legacy image a staged original was copied from (``legacy{id}_{index}_{name}``)."""
-    prefix = f"legacy{row.legacy_id}_"
-    if not name.startswith(prefix):
-        return None
-    index, _, _rest = name[len(prefix) :].partition("_")
-    if not index.isdigit() or int(index) >= len(row.images):
-        return None
-    path = row.images[int(index)].path
-    return None if path is None else str(path)
+    """The legacy image a staged original was copied from (named by ``pending_image_name``)."""
+    for index, ref in enumerate(row.images):
+        if ref.path is not None and pending_image_name(row.legacy_id, index, ref.path) == name:
+            return str(ref.path)
+    return None
 
 
 def pending_problems(
-    row: LegacyModel, item: ItemRow, prow: PendingRow, pending_files: set[str]
+    row: LegacyModel, item: ItemRow, prow: PendingRow, pending_dir: Path
 ) -> list[AuditProblem]:
     """A staged row: the pending row equals the legacy row and its originals are on disk."""
-    label = f"pending model {prow.id}"
     lid = row.legacy_id
+    label = f"pending model {prow.id}"
     out = field_problems(row, prow, label, combined=False)
     out += tag_problems(row, prow.tags, label, superset=False)
     names = list(prow.meta.images) if prow.meta is not None else []
     for name in names:
-        if name not in pending_files:
+        if not (pending_dir / name).is_file():
             source = original_source(row, name)
-            fix = (
-                f"copy {source} to images/pending/{name}"
-                if source
-                else f"restore images/pending/{name} from a backup"
-            )
             out.append(
-                AuditProblem(
-                    code="pending_original_missing",
-                    message=f"{label} (legacy row {lid}): original {name} is missing",
-                    fix=fix,
-                    legacy_id=lid,
+                problem(
+                    "pending_original_missing",
+                    lid=lid,
                     file=f"pending/{name}",
+                    label=f"{label} (legacy row {lid})",
+                    name=name,
+                    origin=f"its legacy original {source}" if source else "a backup",
                 )
             )
     good = len(good_refs(row, item))
-    problem = accounting_problem(
+    found = accounting_problem(
         lid, f"legacy row {lid}", len(row.images), good, len(names), "staged"
     )
-    if problem is not None:
-        out.append(problem)
-    return out
+    return out if found is None else [*out, found]

@@ -1,8 +1,9 @@
-"""Audit of the files under ``<data>/images``: one listing, tier sets, sizes from WebP headers.
+"""Audit of the files under ``<data>/images``: tier sets from WebP headers, and a streamed listing.
 
-The default check of a tier is: the file is listed, Pillow identifies it as WebP from its
-header, and its size is the expected one (``Image.open(...).size``, no pixel decoding). With
-``deep`` every tier is also fully decoded (:func:`verify_tier`).
+The default check of a tier is: the file exists, Pillow identifies it as WebP from its header,
+and its size is the expected one (``Image.open(...).size``, no pixel decoding). With ``deep``
+every tier is also fully decoded (:func:`verify_tier`). Names and sizes come from
+:mod:`~backend.database.migration.images`, the module that writes the tiers.
 """
 
 from __future__ import annotations
@@ -10,27 +11,21 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from backend.database.migration.audit.records import RERUN, AuditProblem
-from backend.database.migration.images import (
-    MAX_BASE_PIXELS,
-    TIERS,
-    base_size,
-    tier_file_name,
-    tier_sizes,
-    verify_tier,
-)
+from backend.database.migration.audit.catalogue import problem
+from backend.database.migration.audit.records import AuditProblem
+from backend.database.migration.images import TIERS, oriented, tier_paths, tier_sizes, verify_tier
 from backend.database.migration.steps.publish import STAGING_DIR_NAME
 
-TIER_FILE = re.compile(r"^([0-9a-f]{64})_(0|[1-9][0-9]*)_(high|medium|low)\.webp$")
+_TIER_NAMES = "|".join(name for name, _f, _q in TIERS)
+TIER_FILE = re.compile(rf"^([0-9a-f]{{64}})_(0|[1-9][0-9]*)_({_TIER_NAMES})\.webp$")
 PENDING_DIR_NAME = "pending"
 Size = tuple[int, int]
-_SWAPS_AXES = frozenset({5, 6, 7, 8})
 _ORIENTATION_TAG = 0x0112
 _PIL_ERRORS = (
     OSError,
@@ -42,69 +37,58 @@ _PIL_ERRORS = (
 )
 
 
-@dataclass
-class Listing:
-    """Everything under images/ (one ``scandir`` per folder), sorted into what it may be."""
+@dataclass(frozen=True)
+class Entry:
+    """One thing found under images/: a tier file (``sha``/``seq`` set) or anything else."""
 
-    tiers: dict[str, dict[int, set[str]]] = field(default_factory=dict)
-    """sha256 → seq → tier names present."""
-    temp_files: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    staging: list[str] = field(default_factory=list)
-    pending_files: set[str] = field(default_factory=set)
-    pending_temp: list[str] = field(default_factory=list)
-    entries: int = 0
+    kind: str
+    """``tier``, ``temp``, ``staging``, ``pending``, ``pending_temp`` or ``unexpected``."""
+    name: str
+    """Relative to images/ (``pending/…``, ``.staging/…``)."""
+    sha256: str = ""
+    seq: int = 0
 
 
-def _is_temp(name: str) -> bool:
+def is_temp(name: str) -> bool:
+    """The migrator's temp files: hidden, ``.tmp`` suffixed."""
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def list_images(images_dir: Path) -> Listing:
-    """List images/, images/pending and images/.staging once."""
-    out = Listing()
+def scan_images(images_dir: Path) -> Iterator[Entry]:
+    """Everything under images/, images/pending and images/.staging, one entry at a time."""
     if not images_dir.is_dir():
-        return out
+        return
     with os.scandir(images_dir) as entries:
         for entry in entries:
-            out.entries += 1
             name = entry.name
             if entry.is_dir(follow_symlinks=False):
                 if name == PENDING_DIR_NAME:
-                    _list_pending(Path(entry.path), out)
+                    yield from _scan_pending(Path(entry.path))
                 elif name == STAGING_DIR_NAME:
-                    out.staging.extend(_walk(Path(entry.path), images_dir))
+                    for base, _dirs, files in os.walk(entry.path):
+                        for file in files:
+                            rel = (Path(base) / file).relative_to(images_dir).as_posix()
+                            yield Entry("staging", rel)
                 else:
-                    out.unexpected.append(name + "/")
+                    yield Entry("unexpected", name + "/")
                 continue
             match = TIER_FILE.match(name)
             if match:
-                sha, seq, tier = match.group(1), int(match.group(2)), match.group(3)
-                out.tiers.setdefault(sha, {}).setdefault(seq, set()).add(tier)
-            elif _is_temp(name):
-                out.temp_files.append(name)
+                yield Entry("tier", name, match.group(1), int(match.group(2)))
             else:
-                out.unexpected.append(name)
-    return out
+                yield Entry("temp" if is_temp(name) else "unexpected", name)
 
 
-def _list_pending(pending_dir: Path, out: Listing) -> None:
+def _scan_pending(pending_dir: Path) -> Iterator[Entry]:
     with os.scandir(pending_dir) as entries:
         for entry in entries:
-            out.entries += 1
-            if _is_temp(entry.name):
-                out.pending_temp.append(entry.name)
+            name = f"{PENDING_DIR_NAME}/{entry.name}"
+            if is_temp(entry.name):
+                yield Entry("pending_temp", name)
             elif entry.is_file(follow_symlinks=False):
-                out.pending_files.add(entry.name)
+                yield Entry("pending", name)
             else:
-                out.unexpected.append(f"{PENDING_DIR_NAME}/{entry.name}")
-
-
-def _walk(folder: Path, root: Path) -> list[str]:
-    found: list[str] = []
-    for base, _dirs, files in os.walk(folder):
-        found.extend((Path(base) / name).relative_to(root).as_posix() for name in files)
-    return found
+                yield Entry("unexpected", name)
 
 
 def header(path: Path) -> tuple[str | None, Size] | None:
@@ -128,7 +112,7 @@ def oriented_size(path: Path, *, full: bool = False) -> Size | None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                width, height = im.size
+                size = im.size
                 if full:
                     im.load()
                     orientation = im.getexif().get(_ORIENTATION_TAG, 1)
@@ -136,7 +120,7 @@ def oriented_size(path: Path, *, full: bool = False) -> Size | None:
                     orientation = _header_orientation(im.info.get("exif"))
     except _PIL_ERRORS:
         return None
-    return (height, width) if orientation in _SWAPS_AXES else (width, height)
+    return oriented(size, orientation if isinstance(orientation, int) else 1)
 
 
 def _header_orientation(raw: object) -> int:
@@ -148,12 +132,6 @@ def _header_orientation(raw: object) -> int:
     return value if isinstance(value, int) else 1
 
 
-def sizes_from_high(high: Size) -> dict[str, Size]:
-    """Tier sizes implied by the high tier (the capped base), per the DESIGN factors."""
-    width, height = high
-    return {name: (max(1, int(width * f)), max(1, int(height * f))) for name, f, _q in TIERS}
-
-
 @dataclass
 class TierCheck:
     """Results of checking the tier sets of one model."""
@@ -161,19 +139,14 @@ class TierCheck:
     problems: list[AuditProblem] = field(default_factory=list)
     checked: int = 0
     decoded: int = 0
-
-
-_REPAIR_TIER = (
-    "restore {file} from a backup of the data folder, or " + RERUN + " (it re-renders the"
-    " row's images)"
-)
+    present: set[int] = field(default_factory=set)
+    """Seqs with at least one tier file."""
 
 
 def check_tiers(
     images_dir: Path,
     sha256: str,
     count: int,
-    listing: Listing,
     sources: Mapping[int, Path],
     *,
     deep: bool,
@@ -186,96 +159,74 @@ def check_tiers(
     sizes consistent with their high tier.
     """
     out = TierCheck()
-    present = listing.tiers.get(sha256, {})
     for seq in range(count):
-        have = present.get(seq, set())
-        for tier, _f, _q in TIERS:
-            if tier not in have:
-                name = tier_file_name(sha256, seq, tier)
+        sizes: dict[str, Size] = {}
+        paths = tier_paths(images_dir, sha256, seq)
+        for tier, path in paths.items():
+            if not path.exists():
                 out.problems.append(
-                    AuditProblem(
-                        code="tier_missing",
-                        message=f"tier file {name} of model {sha256} (image {seq}) is missing",
-                        fix=_REPAIR_TIER.format(file=name),
-                        legacy_id=legacy_id,
-                        file=name,
-                    )
+                    problem("tier_missing", lid=legacy_id, file=path.name, sha=sha256, seq=seq)
                 )
-        found = {t: images_dir / tier_file_name(sha256, seq, t) for t in have}
-        if found:
-            _check_set(found, sources.get(seq), out, deep=deep, legacy_id=legacy_id)
+                continue
+            out.present.add(seq)
+            out.checked += 1
+            info = header(path)
+            if info is None or info[0] != "WEBP":
+                out.problems.append(problem("tier_unreadable", lid=legacy_id, file=path.name))
+            else:
+                sizes[tier] = info[1]
+        _check_sizes(paths, sizes, sources.get(seq), out, deep=deep, legacy_id=legacy_id)
     return out
 
 
-def _check_set(
-    files: dict[str, Path],
+def _check_sizes(
+    paths: dict[str, Path],
+    sizes: dict[str, Size],
     source: Path | None,
     out: TierCheck,
     *,
     deep: bool,
     legacy_id: int | None,
 ) -> None:
-    sizes: dict[str, Size] = {}
-    for tier, path in files.items():
-        out.checked += 1
-        info = header(path)
-        if info is None or info[0] != "WEBP":
-            out.problems.append(
-                AuditProblem(
-                    code="tier_unreadable",
-                    message=f"tier file {path.name} is not a readable WebP image",
-                    fix=_REPAIR_TIER.format(file=path.name),
-                    legacy_id=legacy_id,
-                    file=path.name,
-                )
-            )
-            continue
-        sizes[tier] = info[1]
     expected = _expected_sizes(sizes, source)
     for tier, size in sizes.items():
-        path = files[tier]
-        want = expected.get(tier)
+        path, want = paths[tier], expected.get(tier)
         if want is not None and size != want:
             out.problems.append(
-                AuditProblem(
-                    code="tier_wrong_size",
-                    message=f"tier file {path.name} is {size[0]}×{size[1]},"
-                    f" expected {want[0]}×{want[1]}",
-                    fix=_REPAIR_TIER.format(file=path.name),
-                    legacy_id=legacy_id,
+                problem(
+                    "tier_wrong_size",
+                    lid=legacy_id,
                     file=path.name,
+                    have=f"{size[0]}×{size[1]}",
+                    want=f"{want[0]}×{want[1]}",
                 )
             )
-            continue
-        if deep:
+        elif deep:
             out.decoded += 1
             if not verify_tier(path, size):
-                out.problems.append(
-                    AuditProblem(
-                        code="tier_corrupt",
-                        message=f"tier file {path.name} has a valid header but does not decode",
-                        fix=_REPAIR_TIER.format(file=path.name),
-                        legacy_id=legacy_id,
-                        file=path.name,
-                    )
-                )
+                out.problems.append(problem("tier_corrupt", lid=legacy_id, file=path.name))
 
 
 def _expected_sizes(sizes: dict[str, Size], source: Path | None) -> dict[str, Size]:
     """Expected size per tier: from the legacy source when known, else from the high tier."""
     if source is not None:
-        oriented = oriented_size(source)
-        if oriented is not None:
-            expected = tier_sizes(*oriented)
+        size = oriented_size(source)
+        if size is not None:
+            expected = tier_sizes(*size)
             if all(sizes[t] == expected[t] for t in sizes):
                 return expected
             exact = oriented_size(source, full=True)  # EXIF after the pixels (PNG)
             if exact is not None:
                 return tier_sizes(*exact)
     high = sizes.get("high")
-    if high is None:
-        return {}
-    expected = sizes_from_high(high)
-    if base_size(*high) != high or high[0] * high[1] > MAX_BASE_PIXELS:
-        expected["high"] = base_size(*high)
-    return expected
+    return {} if high is None else tier_sizes(*high)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes (False when either cannot be read)."""
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False

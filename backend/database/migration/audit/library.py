@@ -1,161 +1,130 @@
-"""Library-wide audit checks: files, pending originals and tags that nothing explains."""
+"""Library-wide audit checks: files, pending originals, tags and items that nothing explains.
+
+Each is a streamed pass (the images folder one entry at a time, models, pending rows and items
+in keyset pages); what is kept is bounded by the pending folder and the tag table.
+"""
 
 from __future__ import annotations
 
-from backend.database.migration.audit.records import AuditProblem
-from backend.database.migration.audit.state import LibraryState
-from backend.database.migration.legacy.reader import INVALID_ID_PREFIX
-from backend.database.migration.records import normalize_tag
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-_IDLE = "no migration is running (every item is settled)"
+from backend.database.migration.audit.catalogue import problem
+from backend.database.migration.audit.files import Entry, scan_images
+from backend.database.migration.audit.records import AuditProblem
+from backend.database.migration.audit.state import LibraryState, tag_names
+from backend.database.migration.legacy.reader import INVALID_ID_PREFIX
+
+_BATCH = 1000
+"""Tier files looked up per query of their models."""
+
+
+@dataclass
+class LibraryChecks:
+    """What the row pass learned that the library-wide checks need."""
+
+    legacy_ids: set[int] = field(default_factory=set)
+    legacy_tags: set[str] = field(default_factory=set)
+    staged_here: set[int] = field(default_factory=set)
+    """Pending ids staged by the audited run (their originals are checked with their row)."""
+    entries: int = 0
 
 
 def library_problems(
-    state: LibraryState, legacy_tags: set[str], legacy_ids: set[str], run_id: int
+    state: LibraryState, images_dir: Path, seen: LibraryChecks
 ) -> list[AuditProblem]:
     """Everything in the library that no legacy row, promotion or pending row explains."""
+    working = state.working()
+    files: list[AuditProblem] = []
+    leftovers: list[AuditProblem] = []
+    pending_files: set[str] = set()
+    tiers: list[Entry] = []
+    for entry in scan_images(images_dir):
+        seen.entries += 1
+        if entry.kind == "tier":
+            tiers.append(entry)
+            if len(tiers) >= _BATCH:
+                files += _tier_files(state, tiers)
+                tiers = []
+        elif entry.kind == "unexpected":
+            files.append(problem("unexpected_file", file=entry.name))
+        elif entry.kind == "pending":
+            pending_files.add(entry.name.partition("/")[2])
+        elif not working:  # a running step may own temp and staging files
+            code = "staging_leftover" if entry.kind == "staging" else "temp_file_leftover"
+            leftovers.append(problem(code, file=entry.name))
+    files += _tier_files(state, tiers)
     return [
-        *_tier_files(state),
-        *_leftovers(state),
-        *_pending(state, run_id),
-        *_tags(state, {normalize_tag(t) for t in legacy_tags}),
-        *_vanished(state, legacy_ids, run_id),
+        *sorted(files, key=lambda p: (p.code == "unexpected_file", p.file or "")),
+        *sorted(leftovers, key=lambda p: p.file or ""),
+        *_pending(state, images_dir / "pending", pending_files, seen.staged_here, working),
+        *_tags(state, tag_names(seen.legacy_tags)),
+        *_vanished(state, seen.legacy_ids),
     ]
 
 
-def _tier_files(state: LibraryState) -> list[AuditProblem]:
+def _tier_files(state: LibraryState, entries: Iterable[Entry]) -> list[AuditProblem]:
+    entries = list(entries)
+    counts = state.images_counts(sorted({e.sha256 for e in entries}))
     out: list[AuditProblem] = []
-    for sha, seqs in sorted(state.listing.tiers.items()):
-        model = state.models.get(sha)
-        if model is not None and model.meta is None:
+    for e in entries:
+        if e.sha256 not in counts:
+            out.append(problem("orphan_image", file=e.name, sha=e.sha256))
             continue
-        for seq, tiers in sorted(seqs.items()):
-            for tier in sorted(tiers):
-                name = f"{sha}_{seq}_{tier}.webp"
-                if model is None:
-                    out.append(
-                        AuditProblem(
-                            code="orphan_image",
-                            message=f"{name}: no model has sha256 {sha}",
-                            fix="delete the file (or restore the model from a backup if it was"
-                            " removed by mistake)",
-                            file=name,
-                        )
-                    )
-                elif model.meta is not None and seq >= model.meta.images_count:
-                    count = model.meta.images_count
-                    out.append(
-                        AuditProblem(
-                            code="tier_beyond_count",
-                            message=f"{name}: model {sha} counts only {count} image(s)"
-                            f" (seqs 0..{count - 1})",
-                            fix="delete the file; no v2 reader shows it",
-                            file=name,
-                        )
-                    )
-    for name in sorted(state.listing.unexpected):
-        out.append(
-            AuditProblem(
-                code="unexpected_file",
-                message=f"images/{name} is not a tier file, a pending original or a temp file",
-                fix="the migrator did not write it: move it out of the images folder",
-                file=name,
+        count = counts[e.sha256]
+        if count is not None and e.seq >= count:
+            out.append(
+                problem("tier_beyond_count", file=e.name, sha=e.sha256, count=count, last=count - 1)
             )
-        )
     return out
 
 
-def _leftovers(state: LibraryState) -> list[AuditProblem]:
-    if state.working:  # a running step may own them
-        return []
-    listing = state.listing
-    names = [
-        *listing.temp_files,
-        *(f"pending/{n}" for n in listing.pending_temp),
-        *listing.staging,
-    ]
-    return [
-        AuditProblem(
-            code="staging_leftover" if name.startswith(".staging/") else "temp_file_leftover",
-            message=f"images/{name} is a leftover of an interrupted step",
-            fix=f"{_IDLE}: delete it",
-            file=name,
-        )
-        for name in sorted(names)
-    ]
-
-
-def _pending(state: LibraryState, run_id: int) -> list[AuditProblem]:
+def _pending(
+    state: LibraryState,
+    pending_dir: Path,
+    files: set[str],
+    staged_here: set[int],
+    working: bool,
+) -> list[AuditProblem]:
     out: list[AuditProblem] = []
     referenced: set[str] = set()
-    staged_here = {
-        int(item.artifacts["pending_id"])
-        for item in state.items.values()
-        if item.state == "staged" and item.artifacts.get("pending_id") is not None
-    }
-    for pid, prow in sorted(state.pending.items()):
-        names = list(prow.meta.images) if prow.meta is not None else []
+    for pid, path, names in state.pending_rows():
         referenced.update(names)
         if pid in staged_here:
             continue  # checked with its legacy row
         for name in names:
-            if name not in state.listing.pending_files:
+            if not (pending_dir / name).is_file():
                 out.append(
-                    AuditProblem(
-                        code="pending_original_missing",
-                        message=f"pending model {pid} ({prow.path}): original {name} is missing",
-                        fix=f"restore images/pending/{name} from a backup, or remove the name"
-                        " from the pending model's images",
+                    problem(
+                        "pending_original_missing",
                         file=f"pending/{name}",
+                        label=f"pending model {pid} ({path})",
+                        name=name,
+                        origin="a backup",
                     )
                 )
-    if state.working:
-        return out
-    for name in sorted(state.listing.pending_files - referenced):
-        out.append(
-            AuditProblem(
-                code="pending_original_orphan",
-                message=f"images/pending/{name} belongs to no pending model",
-                fix=f"{_IDLE}: delete it (the end of every run also sweeps these)",
-                file=f"pending/{name}",
-            )
-        )
+    if not working:
+        out += [
+            problem("pending_original_orphan", file=f"pending/{name}")
+            for name in sorted(files - referenced)
+        ]
     return out
 
 
 def _tags(state: LibraryState, legacy_tags: set[str]) -> list[AuditProblem]:
     return [
-        AuditProblem(
-            code="tag_unexplained",
-            message=f"tag {name!r} (id {tid}) is used by no model or pending model and no legacy"
-            " row has it",
-            fix="delete the tag unless you created it in the v2 library",
-        )
-        for tid, name in sorted(state.tag_names.items())
-        if tid not in state.used_tag_ids and normalize_tag(name) not in legacy_tags
+        problem("tag_unexplained", name=repr(name), tid=tid)
+        for tid, name in state.unused_tags()
+        if tag_names([name]).isdisjoint(legacy_tags)
     ]
 
 
-def _invalid_id(item_id: int, key: str) -> AuditProblem:
-    return AuditProblem(
-        code="legacy_id_invalid",
-        message=f"item {item_id}: legacy row {key.removeprefix(INVALID_ID_PREFIX)!r} has an id"
-        " that is not stored as an INTEGER, so it was not migrated",
-        fix="store the row's id as an integer in the legacy DB and run a new stage-1 run",
-    )
-
-
-def _vanished(state: LibraryState, legacy_ids: set[str], run_id: int) -> list[AuditProblem]:
+def _vanished(state: LibraryState, legacy_ids: set[int]) -> list[AuditProblem]:
     return [
-        _invalid_id(item.id, key)
+        problem("legacy_id_invalid", item=item_id, key=repr(key.removeprefix(INVALID_ID_PREFIX)))
         if key.startswith(INVALID_ID_PREFIX)
-        else AuditProblem(
-            code="legacy_row_vanished",
-            message=f"item {item.id} of run {run_id} migrated legacy row {key}, which is no"
-            " longer in the legacy DB",
-            fix="the legacy DB changed after the migration: audit against the original legacy DB"
-            " (restore it from your backup)",
-        )
-        for key, item in sorted(state.items.items(), key=lambda kv: kv[1].id)
-        if key not in legacy_ids
+        else problem("legacy_row_vanished", item=item_id, run=state.run_id, key=key)
+        for item_id, key in state.run_items()
+        if not key.isdigit() or int(key) not in legacy_ids
     ]

@@ -6,6 +6,7 @@ row or file, and a ``fix`` that says what to do about it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import Field
@@ -26,17 +27,9 @@ ACCOUNTED: frozenset[str] = frozenset(
 )
 """Outcomes that account for a legacy row (we can say exactly where it is)."""
 
-EXIT_CLEAN, EXIT_INCONSISTENT, EXIT_DECISIONS = 0, 1, 3
-
-RERUN = "re-run stage 1 on a copy of the legacy DB"
-"""The phrase fixes use; :data:`RERUN_RECIPE` spells it out once."""
-RERUN_RECIPE = (
-    "To re-run stage 1 on a copy of the legacy DB: `cp LEGACY.sqlite3 COPY.sqlite3 &&"
-    " model-migrate legacy COPY.sqlite3 LEGACY_IMAGES_DIR` (a copy is a new run). It rewrites"
-    " every model from its legacy row and re-renders its images: edits made in the v2 library to"
-    " those models are lost, and rows without a valid hash are staged again as pending models"
-    " (delete those that were already promoted). The library is backed up first."
-)
+Verdict = Literal["clean", "decisions_pending", "inconsistent"]
+"""``inconsistent``: a problem, or a row not accounted for; ``decisions_pending``: conflicts to
+resolve or failures to retry, nothing else; ``clean``: neither."""
 
 
 class AuditProblem(Record):
@@ -138,16 +131,37 @@ class AuditReport(Record):
     combined_rows: int
     needs_decision: list[NeedsDecision]
     rows: list[RowAudit]
+    """Every legacy row, by legacy id (empty when the caller took them one by one instead)."""
     library_problems: list[AuditProblem]
     problem_count: int
     counts: AuditCounts
     summary: str
+    verdict: Verdict
     ok: bool
-    exit_code: int
 
     def problems(self) -> list[AuditProblem]:
         """Every problem: per-row ones first (by legacy id), then library-wide ones."""
         return [p for row in self.rows for p in row.problems] + list(self.library_problems)
+
+
+@dataclass
+class RowTally:
+    """What the report keeps of the rows once they have been handed on."""
+
+    rows: int = 0
+    accounted: int = 0
+    problems: int = 0
+    combined: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    needs: list[NeedsDecision] = field(default_factory=list)
+
+    def add(self, row: RowAudit) -> None:
+        """Count one audited row."""
+        self.rows += 1
+        self.accounted += row.outcome in ACCOUNTED
+        self.problems += len(row.problems)
+        self.combined += row.combined_by is not None
+        self.outcomes[row.outcome] = self.outcomes.get(row.outcome, 0) + 1
 
 
 def summary_line(accounted: int, total: int, needs: list[NeedsDecision], problems: int) -> str:
@@ -171,38 +185,34 @@ def build_report(
     legacy_db: str,
     images_dir: str,
     deep: bool,
+    tally: RowTally,
     rows: list[RowAudit],
-    needs: list[NeedsDecision],
     library_problems: list[AuditProblem],
     counts: AuditCounts,
 ) -> AuditReport:
-    """Assemble the report: outcomes, the exit code (1 > 3 > 0) and the summary line."""
-    outcomes: dict[str, int] = {}
-    for r in rows:
-        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
-    accounted = sum(1 for r in rows if r.outcome in ACCOUNTED)
-    problem_count = sum(len(r.problems) for r in rows) + len(library_problems)
-    if problem_count or accounted < len(rows):
-        exit_code = EXIT_INCONSISTENT
-    elif needs:
-        exit_code = EXIT_DECISIONS
+    """Assemble the report: outcomes, the verdict and the summary line."""
+    problem_count = tally.problems + len(library_problems)
+    if problem_count or tally.accounted < tally.rows:
+        verdict: Verdict = "inconsistent"
+    elif tally.needs:
+        verdict = "decisions_pending"
     else:
-        exit_code = EXIT_CLEAN
+        verdict = "clean"
     return AuditReport(
         run_id=run_id,
         legacy_db=legacy_db,
         images_dir=images_dir,
         deep=deep,
-        legacy_rows=len(rows),
-        accounted=accounted,
-        outcomes=outcomes,
-        combined_rows=sum(1 for r in rows if r.combined_by),
-        needs_decision=needs,
+        legacy_rows=tally.rows,
+        accounted=tally.accounted,
+        outcomes=dict(sorted(tally.outcomes.items())),
+        combined_rows=tally.combined,
+        needs_decision=tally.needs,
         rows=rows,
         library_problems=library_problems,
         problem_count=problem_count,
         counts=counts,
-        summary=summary_line(accounted, len(rows), needs, problem_count),
-        ok=exit_code == EXIT_CLEAN,
-        exit_code=exit_code,
+        summary=summary_line(tally.accounted, tally.rows, tally.needs, problem_count),
+        verdict=verdict,
+        ok=verdict == "clean",
     )

@@ -1,35 +1,35 @@
-"""What the audit compares: the library and the workflow history, read in a few bulk queries.
+"""What the audit compares, read a page at a time: items, models, pending rows, decisions.
 
-Nothing here writes. Models, tags, pending rows, items and ``resolve`` events are each one
-``SELECT``; the image folders are listed once (:mod:`audit_files`).
+Nothing here writes. The audited run's items, their models, pending rows, tags and ``resolve``
+events are read per page of legacy rows (keyed ``IN`` queries on primary keys and unique
+indexes). Only the items that can touch a model from outside its page — items of other runs,
+stage-2 items and decided items of this run — are read up front (:class:`Others`), so memory
+grows with those, not with the library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from backend.database.migration.audit.files import Listing
 from backend.database.migration.audit.records import Decision
+from backend.database.migration.conflicts import WRITING_STRATEGIES
 from backend.database.migration.records import MetaJson, PendingMetaJson, normalize_tag
-from backend.database.models import (
-    Model,
-    ModelTag,
-    PendingImport,
-    PendingModelTag,
-    Tag,
-)
+from backend.database.migration.steps.promotion import PROMOTION
+from backend.database.models import Model, ModelTag, PendingImport, PendingModelTag, Tag
 from workflows.machine import WORKING
 from workflows.tables import MigrationEvent, MigrationItem
 
 WORKING_STATES = frozenset(s.value for s in WORKING)
-WRITING = frozenset({"override", "merge"})
+WRITING = frozenset(s.value for s in WRITING_STRATEGIES)
+KEYSET = 1000
+"""Rows per keyset page of a library-wide pass."""
 
 
 @dataclass
@@ -53,6 +53,19 @@ class ItemRow:
     def image_seqs(self) -> list[int]:
         """Seqs this item published (stage 1 or 2)."""
         return [int(s) for s in self.artifacts.get("image_seqs", [])]
+
+    @property
+    def image_mode(self) -> str | None:
+        """How a stage-1 item published: ``new``, ``replace`` (same source) or ``append``."""
+        mode = self.artifacts.get("image_mode")
+        return None if mode is None else str(mode)
+
+    @property
+    def combines(self) -> bool:
+        """Whether the item wrote a second source into a model (a decided override/merge)."""
+        if self.strategy not in WRITING or self.state in ("conflicted", "ignored"):
+            return False
+        return self.state != "failed" or self.failed_from_state != "pending"
 
 
 @dataclass
@@ -85,40 +98,69 @@ class PendingRow:
 
 
 @dataclass
-class LibraryState:
-    """The library, the run's items and every stage-2 item, as the audit found them."""
+class Others:
+    """Items that reach a model from outside its page, read once before the pages."""
 
+    by_sha: dict[str, list[ItemRow]] = field(default_factory=dict)
+    promotions: dict[str, ItemRow] = field(default_factory=dict)
+    """The newest stage-2 item per pending id."""
+
+
+@dataclass
+class Page:
+    """One page of legacy rows' worth of library state."""
+
+    items: dict[str, ItemRow]
+    """The audited run's items by source key (legacy id)."""
     models: dict[str, ModelRow]
     pending: dict[int, PendingRow]
-    tag_names: dict[int, str]
-    used_tag_ids: set[int]
-    items: dict[str, ItemRow]
-    """This run's items by source key (legacy id)."""
-    promotions: dict[str, ItemRow]
-    """The newest stage-2 item per pending id."""
-    by_sha: dict[str, list[ItemRow]]
-    """Every item (any run) that carries a sha256, oldest first."""
     decisions: dict[int, Decision]
     """The latest ``resolve`` decision per item id."""
-    working: bool
-    """Whether any item of any run is still being worked on (staging may be in use)."""
-    listing: Listing
+    others: Others
+
+    def by_sha(self, sha256: str) -> list[ItemRow]:
+        """Every item (any run) that carries this sha256, oldest first."""
+        mine = [i for i in self.items.values() if i.sha256 == sha256]
+        seen = {i.id for i in mine}
+        theirs = [i for i in self.others.by_sha.get(sha256, []) if i.id not in seen]
+        return sorted(mine + theirs, key=lambda i: i.id)
 
     def combined_by(self, sha256: str) -> str | None:
         """``override``/``merge`` when an item combined a second source into this model."""
-        for item in self.by_sha.get(sha256, []):
-            if item.strategy not in WRITING or item.state in ("conflicted", "ignored"):
-                continue
-            if item.state != "failed" or item.failed_from_state != "pending":
-                return item.strategy
-        return None
+        return next((i.strategy for i in self.by_sha(sha256) if i.combines), None)
 
-    def expected_images(self, sha256: str) -> int:
-        """Images of a model that items published: the size of the union of their seqs."""
-        seqs: set[int] = set()
-        for item in self.by_sha.get(sha256, []):
-            seqs.update(item.image_seqs)
-        return len(seqs)
+
+_ITEM_COLUMNS = (
+    MigrationItem.id,
+    MigrationItem.run_id,
+    MigrationItem.kind,
+    MigrationItem.source_key,
+    MigrationItem.sha256,
+    MigrationItem.status,
+    MigrationItem.failed_from_state,
+    MigrationItem.strategy,
+    MigrationItem.last_error_code,
+    MigrationItem.last_error,
+    MigrationItem.artifacts,
+    MigrationItem.warnings,
+)
+
+
+def _item(r: Sequence[Any]) -> ItemRow:
+    return ItemRow(
+        id=r[0],
+        run_id=r[1],
+        kind=r[2],
+        source_key=r[3],
+        sha256=r[4],
+        state=r[5],
+        failed_from_state=r[6],
+        strategy=r[7],
+        error_code=r[8],
+        error=r[9],
+        artifacts=dict(r[10] or {}),
+        warnings=list(r[11] or []),
+    )
 
 
 def _parse(model: type[MetaJson] | type[PendingMetaJson], text: str) -> Any:
@@ -128,133 +170,178 @@ def _parse(model: type[MetaJson] | type[PendingMetaJson], text: str) -> Any:
         return None
 
 
-def _items(session: Session, run_id: int) -> list[ItemRow]:
-    c = MigrationItem
-    stmt = select(
-        c.id,
-        c.run_id,
-        c.kind,
-        c.source_key,
-        c.sha256,
-        c.status,
-        c.failed_from_state,
-        c.strategy,
-        c.last_error_code,
-        c.last_error,
-        c.artifacts,
-        c.warnings,
-    ).order_by(c.id)
-    return [
-        ItemRow(
-            id=r[0],
-            run_id=r[1],
-            kind=r[2],
-            source_key=r[3],
-            sha256=r[4],
-            state=r[5],
-            failed_from_state=r[6],
-            strategy=r[7],
-            error_code=r[8],
-            error=r[9],
-            artifacts=dict(r[10] or {}),
-            warnings=list(r[11] or []),
-        )
-        for r in session.execute(stmt)
-    ]
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
-def _decisions(session: Session) -> dict[int, Decision]:
-    stmt = (
-        select(
-            MigrationEvent.item_id, MigrationEvent.run_id, MigrationEvent.at, MigrationEvent.detail
-        )
-        .where(MigrationEvent.trigger == "resolve")
-        .order_by(MigrationEvent.item_id, MigrationEvent.seq)
-    )
-    out: dict[int, Decision] = {}
-    for item_id, run_id, at, detail in session.execute(stmt):
-        strategy = str((detail or {}).get("strategy", "?"))
-        stamp = datetime.fromtimestamp(float(at), UTC).isoformat(timespec="seconds")
-        out[item_id] = Decision(
-            item_id=item_id, run_id=run_id, strategy=strategy, at=float(at), at_iso=stamp
-        )
-    return out
+class LibraryState:
+    """Reads of the library and the workflow history for one audit (one session)."""
 
+    def __init__(self, session: Session, run_id: int) -> None:
+        self.session = session
+        self.run_id = run_id
+        self.others = self._others()
 
-def _tag_links(rows: Iterable[Any], names: dict[int, str]) -> tuple[dict[Any, set[str]], set[int]]:
-    links: dict[Any, set[str]] = {}
-    used: set[int] = set()
-    for owner, tag_id in rows:
-        used.add(tag_id)
-        links.setdefault(owner, set()).add(normalize_tag(names.get(tag_id, "")))
-    return links, used
-
-
-def load_state(session: Session, run_id: int, listing: Listing) -> LibraryState:
-    """Read everything the audit compares, in bulk."""
-    names = {tid: name for tid, name in session.execute(select(Tag.id, Tag.name))}
-    model_links, used = _tag_links(
-        session.execute(select(ModelTag.model_hash, ModelTag.tag_id)), names
-    )
-    pending_links, used_pending = _tag_links(
-        session.execute(select(PendingModelTag.model_id, PendingModelTag.tag_id)), names
-    )
-    models = {
-        sha: ModelRow(sha, path, name, type_, size, created, _parse(MetaJson, meta))
-        for sha, path, name, type_, size, created, meta in session.execute(
-            select(
-                Model.sha256,
-                Model.path,
-                Model.name,
-                Model.type,
-                Model.size_bytes,
-                Model.created_at,
-                Model.meta_json,
+    def _others(self) -> Others:
+        c = MigrationItem
+        stmt = (
+            select(*_ITEM_COLUMNS)
+            .where(
+                or_(
+                    c.kind == PROMOTION,
+                    c.sha256.is_not(None) & ((c.run_id != self.run_id) | c.strategy.is_not(None)),
+                )
             )
+            .order_by(c.id)
         )
-    }
-    for sha, tags in model_links.items():
-        if sha in models:
-            models[sha].tags = tags
-    pending = {
-        pid: PendingRow(pid, path, sha, name, type_, size, created, _parse(PendingMetaJson, meta))
-        for pid, path, sha, name, type_, size, created, meta in session.execute(
-            select(
-                PendingImport.id,
-                PendingImport.path,
-                PendingImport.sha256,
-                PendingImport.name,
-                PendingImport.type,
-                PendingImport.size_bytes,
-                PendingImport.created_at,
-                PendingImport.meta_json,
+        out = Others()
+        for row in self.session.execute(stmt):
+            item = _item(row)
+            if item.kind == PROMOTION:
+                out.promotions[item.source_key] = item  # ordered by id: the newest wins
+            if item.sha256 is not None:
+                out.by_sha.setdefault(item.sha256, []).append(item)
+        return out
+
+    def working(self) -> bool:
+        """Whether any item of any run is still being worked on (staging may be in use)."""
+        stmt = select(exists().where(MigrationItem.status.in_(sorted(WORKING_STATES))))
+        return bool(self.session.scalar(stmt))
+
+    def page(self, legacy_ids: Sequence[int]) -> Page:
+        """Everything the rows with these legacy ids became, in a few keyed queries."""
+        c = MigrationItem
+        keys = [str(i) for i in legacy_ids]
+        items = {
+            r.source_key: r
+            for r in map(
+                _item,
+                self.session.execute(
+                    select(*_ITEM_COLUMNS).where(c.run_id == self.run_id, c.source_key.in_(keys))
+                ),
             )
+        }
+        pending_ids = sorted(
+            int(i.artifacts["pending_id"])
+            for i in items.values()
+            if i.state == "staged" and i.artifacts.get("pending_id") is not None
         )
-    }
-    for pid, tags in pending_links.items():
-        if pid in pending:
-            pending[pid].tags = tags
-    items: dict[str, ItemRow] = {}
-    promotions: dict[str, ItemRow] = {}
-    by_sha: dict[str, list[ItemRow]] = {}
-    working = False
-    for item in _items(session, run_id):
-        working = working or item.state in WORKING_STATES
-        if item.run_id == run_id:
-            items[item.source_key] = item
-        elif item.kind == "promotion":
-            promotions[item.source_key] = item  # ordered by id: the newest wins
-        if item.sha256 is not None:
-            by_sha.setdefault(item.sha256, []).append(item)
-    return LibraryState(
-        models=models,
-        pending=pending,
-        tag_names=names,
-        used_tag_ids=used | used_pending,
-        items=items,
-        promotions=promotions,
-        by_sha=by_sha,
-        decisions=_decisions(session),
-        working=working,
-        listing=listing,
-    )
+        promos = [p for p in map(str, pending_ids) if p in self.others.promotions]
+        shas = {i.sha256 for i in items.values() if i.sha256}
+        shas |= {self.others.promotions[p].sha256 or "" for p in promos}
+        shas |= {str(i.artifacts.get("conflict", {}).get("sha256") or "") for i in items.values()}
+        shas.discard("")
+        item_ids = [i.id for i in items.values()] + [self.others.promotions[p].id for p in promos]
+        return Page(
+            items=items,
+            models=self.models(sorted(shas)),
+            pending=self._pending(pending_ids),
+            decisions=self._decisions(item_ids),
+            others=self.others,
+        )
+
+    def models(self, shas: Sequence[str]) -> dict[str, ModelRow]:
+        """The models with these hashes, with their tags."""
+        m = Model
+        out: dict[str, ModelRow] = {}
+        for chunk in _chunks(shas):
+            stmt = select(
+                m.sha256, m.path, m.name, m.type, m.size_bytes, m.created_at, m.meta_json
+            ).where(m.sha256.in_(chunk))
+            for sha, path, name, type_, size, created, meta in self.session.execute(stmt):
+                out[sha] = ModelRow(sha, path, name, type_, size, created, _parse(MetaJson, meta))
+            links = select(ModelTag.model_hash, Tag.name).join(Tag, Tag.id == ModelTag.tag_id)
+            for sha, tag in self.session.execute(links.where(ModelTag.model_hash.in_(chunk))):
+                if sha in out:
+                    out[sha].tags.add(normalize_tag(tag))
+        return out
+
+    def images_counts(self, shas: Sequence[str]) -> dict[str, int | None]:
+        """images_count per model hash (None when its meta_json does not parse)."""
+        out: dict[str, int | None] = {}
+        for chunk in _chunks(shas):
+            stmt = select(Model.sha256, Model.meta_json).where(Model.sha256.in_(chunk))
+            for sha, meta in self.session.execute(stmt):
+                parsed = _parse(MetaJson, meta)
+                out[sha] = None if parsed is None else parsed.images_count
+        return out
+
+    def _pending(self, ids: Sequence[int]) -> dict[int, PendingRow]:
+        if not ids:
+            return {}
+        p = PendingImport
+        stmt = select(
+            p.id, p.path, p.sha256, p.name, p.type, p.size_bytes, p.created_at, p.meta_json
+        ).where(p.id.in_(ids))
+        out = {
+            pid: PendingRow(
+                pid, path, sha, name, type_, size, created, _parse(PendingMetaJson, meta)
+            )
+            for pid, path, sha, name, type_, size, created, meta in self.session.execute(stmt)
+        }
+        links = select(PendingModelTag.model_id, Tag.name).join(
+            Tag, Tag.id == PendingModelTag.tag_id
+        )
+        for pid, tag in self.session.execute(links.where(PendingModelTag.model_id.in_(ids))):
+            if pid in out:
+                out[pid].tags.add(normalize_tag(tag))
+        return out
+
+    def _decisions(self, item_ids: Sequence[int]) -> dict[int, Decision]:
+        e = MigrationEvent
+        out: dict[int, Decision] = {}
+        for chunk in _chunks(item_ids):
+            stmt = (
+                select(e.item_id, e.run_id, e.at, e.detail)
+                .where(e.trigger == "resolve", e.item_id.in_(chunk))
+                .order_by(e.item_id, e.seq)
+            )
+            for item_id, run_id, at, detail in self.session.execute(stmt):
+                strategy = str((detail or {}).get("strategy", "?"))
+                stamp = datetime.fromtimestamp(float(at), UTC).isoformat(timespec="seconds")
+                out[item_id] = Decision(
+                    item_id=item_id, run_id=run_id, strategy=strategy, at=float(at), at_iso=stamp
+                )
+        return out
+
+    # --- library-wide passes, keyset-paged -------------------------------------------------
+
+    def _keyset(self, stmt: Any, key: Any) -> Iterator[Any]:
+        last: Any = None
+        while True:
+            page = stmt if last is None else stmt.where(key > last)
+            rows = self.session.execute(page.order_by(key).limit(KEYSET)).all()
+            yield from rows
+            if len(rows) < KEYSET:
+                return
+            last = rows[-1][0]
+
+    def model_hashes(self) -> Iterator[str]:
+        """Every model's sha256, in order."""
+        return (r[0] for r in self._keyset(select(Model.sha256), Model.sha256))
+
+    def run_items(self) -> Iterator[tuple[int, str]]:
+        """(item id, source key) of every item of the audited run."""
+        c = MigrationItem
+        stmt = select(c.id, c.source_key).where(c.run_id == self.run_id)
+        return ((r[0], r[1]) for r in self._keyset(stmt, c.id))
+
+    def pending_rows(self) -> Iterator[tuple[int, str, list[str]]]:
+        """(id, path, original names) of every pending row."""
+        p = PendingImport
+        for pid, path, meta in self._keyset(select(p.id, p.path, p.meta_json), p.id):
+            parsed = _parse(PendingMetaJson, meta)
+            yield pid, path, list(parsed.images) if parsed is not None else []
+
+    def unused_tags(self) -> list[tuple[int, str]]:
+        """Tags no model and no pending model uses."""
+        stmt = select(Tag.id, Tag.name).where(
+            Tag.id.not_in(select(ModelTag.tag_id)), Tag.id.not_in(select(PendingModelTag.tag_id))
+        )
+        return [(tid, name) for tid, name in self.session.execute(stmt.order_by(Tag.id))]
+
+
+def tag_names(tags: Iterable[str]) -> set[str]:
+    """Tag names in the form they are matched by."""
+    return {normalize_tag(t) for t in tags}
