@@ -1,57 +1,66 @@
-"""The audit (``model-migrate verify``) against the migration it checks, on 10,000 models.
+"""The audit (``model-migrate verify``) against the stage-1 migration it checks: time and memory.
 
     .venv/bin/python benchmarks/audit.py [--models 10000] [--images 0]
 
 Builds a legacy library of ``--models`` rows without images, runs stage 1 into a fresh library
-and times it, then times ``audit`` (default header checks) and ``audit(deep=True)`` of that
-run. With ``--images N`` a second library of N models with one 512×768 JPEG each shows the
-cost of the tier checks (3 tier files per image: header only, then fully decoded).
-Goal: the audit takes well under the migration's own time (≤ 0.25×).
+as a whole CLI process (``model-migrate legacy``), then ``model-migrate verify`` (human output)
+and ``verify --json`` (every row, to /dev/null), each its own process. Prints each process's
+wall time and peak RSS (``wait4`` rusage: that child alone) against the goals of issue 16:
+``verify`` ≤ 0.3× the stage-1 time and ≤ 250 MiB RSS at 100,000 models (memory flat: it streams
+legacy and library rows in keyset pages). With ``--images N`` a second library of N models with
+one 512×768 JPEG each shows the cost of the tier checks (header only, then ``--deep``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from backend.config import Settings
-from backend.database.migration.audit.report import audit
-from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 
+RSS_GOAL_MIB = 250
+RATIO_GOAL = 0.3
+ROOT = Path(__file__).resolve().parent.parent
 
-def measure(library: LegacyLibrary, data_dir: Path, label: str) -> None:
-    """Migrate, then audit twice; print the times and their ratio."""
-    service = MigrationService(Settings(data_dir=data_dir, batch_size=200))
-    try:
-        start = time.perf_counter()
-        run = service.start_legacy_run(library.db_path, library.images_dir)
-        service.run_until_done(run.id)
-        migration = time.perf_counter() - start
 
-        start = time.perf_counter()
-        report = audit(service, run.id)
-        quick = time.perf_counter() - start
+def run_cli(args: list[str], data_dir: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MiB, exit code) of one ``model-migrate`` process."""
+    env = {**os.environ, "MODEL_MIGRATE_DATA_DIR": str(data_dir)}
+    env.pop("MODEL_MIGRATE_DATABASE_URL", None)
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", *args], cwd=ROOT, env=env, stdout=sink
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
-        start = time.perf_counter()
-        deep = audit(service, run.id, deep=True)
-        thorough = time.perf_counter() - start
-    finally:
-        service.close()
+
+def measure(library: LegacyLibrary, data_dir: Path, label: str, *, deep: bool) -> None:
+    """Stage 1, then verify; print times, RSS and the ratios with their goals."""
     rows = len(library.rows)
-    print(f"{label}: {rows} legacy rows, {report.counts.tier_files_checked} tier files")
-    print(f"  migration (stage 1)   : {migration:8.2f} s")
-    print(
-        f"  audit                 : {quick:8.2f} s  = {quick / migration:.3f}x the migration"
-        f"  exit {report.exit_code}  '{report.summary}'"
+    stage1, stage1_rss, code = run_cli(
+        ["legacy", str(library.db_path), str(library.images_dir), "--json"], data_dir
     )
-    print(
-        f"  audit --deep          : {thorough:8.2f} s  = {thorough / migration:.3f}x"
-        f"  ({deep.counts.tier_files_decoded} tiers decoded)  exit {deep.exit_code}"
-    )
+    print(f"{label}: {rows} legacy rows")
+    print(f"  stage 1 (legacy)      : {stage1:8.2f} s  {stage1_rss:7.1f} MiB RSS  exit {code}")
+    runs = [("verify", ["verify"]), ("verify --json", ["verify", "--json"])]
+    if deep:
+        runs.append(("verify --deep", ["verify", "--deep"]))
+    for name, args in runs:
+        wall, rss, code = run_cli(args, data_dir)
+        ratio = wall / stage1
+        print(
+            f"  {name:<22}: {wall:8.2f} s  {rss:7.1f} MiB RSS  exit {code}"
+            f"  = {ratio:.3f}x stage 1 (goal ≤ {RATIO_GOAL}x: {'met' if ratio <= RATIO_GOAL else 'NOT met'})"
+            f"; RSS goal ≤ {RSS_GOAL_MIB} MiB at 100k: {'met' if rss <= RSS_GOAL_MIB else 'NOT met'}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             root / "plain", models=args.models, image_size=None, include_cases=False
         )
         print(f"built the legacy library in {time.perf_counter() - start:.1f} s")
-        measure(plain, root / "data-plain", "no images")
+        measure(plain, root / "data-plain", "no images", deep=False)
         if args.images:
             with_images = make_sample_library(
                 root / "images",
@@ -75,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 include_cases=False,
                 seed=1,
             )
-            measure(with_images, root / "data-images", "with images")
+            measure(with_images, root / "data-images", "with images", deep=True)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     return 0
 

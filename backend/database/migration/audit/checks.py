@@ -7,20 +7,21 @@ What a row should become is taken from the steps' own mapping (:func:`user_meta`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from backend.database.migration.audit.catalogue import problem
 from backend.database.migration.audit.records import AuditProblem, ImageNote
-from backend.database.migration.audit.state import ItemRow, ModelRow, PendingRow, tag_names
+from backend.database.migration.audit.state import ItemRow, Target
 from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.records import MetaJson, ModelRecord
 from backend.database.migration.steps.legacy import pending_image_name, user_meta
 
 COLUMNS = tuple(f for f in ModelRecord.model_fields if f not in ("sha256", "meta", "tags"))
 """The columns a legacy row's value is copied into as is (path, name, type, ...)."""
-_USER_FIELDS = {"description", "community_links", "prompts"}
 
 
 def _show(value: Any) -> str:
@@ -35,25 +36,34 @@ def _canonical(value: Any) -> str:
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON values; plain strings, ints and None are compared directly (the common
     case), anything else through its canonical JSON (so 1, 1.0 and true stay different)."""
-    if type(a) is type(b) and (a is None or isinstance(a, str | int)) and not isinstance(a, bool):
+    if type(a) is type(b) and type(a) in _PLAIN:
         return bool(a == b)
     return _canonical(a) == _canonical(b)
 
 
-def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            yield from _flat(inner, f"{prefix}{key}.")
-    else:
-        yield prefix[:-1], value
+def _paths(names: Iterable[str]) -> Iterator[tuple[str, ...]]:
+    """Field paths down to plain values (``prompts`` → ``prompts.positive``, ...)."""
+    for name in names:
+        kind = MetaJson.model_fields[name].annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            yield from ((name, inner) for inner in kind.model_fields)
+        else:
+            yield (name,)
 
 
-def _user_fields(meta: MetaJson | Any) -> dict[str, Any]:
-    return dict(_flat(meta.model_dump(include=_USER_FIELDS)))
+_PLAIN = (str, int, type(None))
+_USER_PATHS = tuple(_paths(("description", "community_links", "prompts")))
+"""The user fields a legacy row carries (per MetaJson), as paths to plain values."""
+
+
+def _get(value: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        value = value[name] if isinstance(value, dict) else getattr(value, name)
+    return value
 
 
 def field_problems(
-    row: LegacyModel, target: ModelRow | PendingRow, label: str, *, combined: bool
+    row: LegacyModel, target: Target, label: str, *, combined: bool
 ) -> list[AuditProblem]:
     """Fields and unknown ``extra`` keys equal to the legacy row's.
 
@@ -65,11 +75,12 @@ def field_problems(
         return [problem("meta_invalid", lid=lid, label=label)]
     out: list[AuditProblem] = []
     if not combined:
-        want = {c: getattr(row, c) for c in COLUMNS} | _user_fields(MetaJson(**user_meta(row)))
-        have = {c: getattr(target, c) for c in COLUMNS} | _user_fields(target.meta)
-        for name, value in want.items():
-            if not _same(value, have[name]):
-                out.append(_mismatch(label, lid, name, have[name], value))
+        user = user_meta(row)
+        pairs = [(c, getattr(row, c), getattr(target, c)) for c in COLUMNS]
+        pairs += [(".".join(p), _get(user, p), _get(target.meta, p)) for p in _USER_PATHS]
+        for name, want, have in pairs:
+            if not _same(want, have):
+                out.append(_mismatch(label, lid, name, have, want))
     extra = target.meta.extra
     for key, value in sorted(row.extra.items()):
         if key not in extra:
@@ -89,7 +100,7 @@ def tag_problems(
     row: LegacyModel, have: set[str], label: str, *, superset: bool
 ) -> list[AuditProblem]:
     """Tag names equal to the legacy row's (a superset after a merge/override)."""
-    want, have = tag_names(row.tags), tag_names(have)
+    want = set(row.tags)  # the reader and the library both hold normalized names
     out: list[AuditProblem] = []
     missing = sorted(want - have)
     if missing:
@@ -116,7 +127,11 @@ def split_warnings(*items: ItemRow | None) -> tuple[list[ImageNote], list[ImageN
 def good_refs(row: LegacyModel, item: ItemRow) -> list[int]:
     """Indexes of the row's image refs that carry no warning on the item (in order): the
     images the row should have become."""
-    warned = {str(n.file) for n in split_warnings(item)[0] if n.file is not None}
+    warned = {
+        str(w.get("file"))
+        for w in item.warnings
+        if str(w.get("code", "")).startswith("image_") and w.get("file") is not None
+    }
     return [
         i
         for i, ref in enumerate(row.images)
@@ -153,7 +168,7 @@ def original_source(row: LegacyModel, name: str) -> str | None:
 
 
 def pending_problems(
-    row: LegacyModel, item: ItemRow, prow: PendingRow, pending_dir: Path
+    row: LegacyModel, item: ItemRow, prow: Target, pending_dir: Path
 ) -> list[AuditProblem]:
     """A staged row: the pending row equals the legacy row and its originals are on disk."""
     lid = row.legacy_id

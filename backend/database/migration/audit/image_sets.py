@@ -55,7 +55,8 @@ def expected_images(page: Page, sha256: str, run_id: int, rows: RowLookup) -> Ex
                 if path is not None:
                     out.sources[seq] = path
     merged_into = any(i.image_mode == "append" for i in mine)
-    out.count += sum(len(i.image_seqs) for i in items if i not in mine and _adds(i, merged_into))
+    ids = {i.id for i in mine}
+    out.count += sum(len(i.image_seqs) for i in items if i.id not in ids and _adds(i, merged_into))
     return out
 
 

@@ -7,7 +7,7 @@ row or file, and a ``fix`` that says what to do about it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -180,29 +180,22 @@ def summary_line(accounted: int, total: int, needs: list[NeedsDecision], problem
 
 
 def build_report(
-    *,
-    run_id: int,
-    legacy_db: str,
-    images_dir: str,
-    deep: bool,
     tally: RowTally,
     rows: list[RowAudit],
     library_problems: list[AuditProblem],
     counts: AuditCounts,
+    **run: Any,
 ) -> AuditReport:
-    """Assemble the report: outcomes, the verdict and the summary line."""
+    """Assemble the report: outcomes, the verdict and the summary line; ``run`` holds run_id,
+    legacy_db, images_dir and deep."""
     problem_count = tally.problems + len(library_problems)
+    verdict: Verdict = "clean"
     if problem_count or tally.accounted < tally.rows:
-        verdict: Verdict = "inconsistent"
+        verdict = "inconsistent"
     elif tally.needs:
         verdict = "decisions_pending"
-    else:
-        verdict = "clean"
     return AuditReport(
-        run_id=run_id,
-        legacy_db=legacy_db,
-        images_dir=images_dir,
-        deep=deep,
+        **run,
         legacy_rows=tally.rows,
         accounted=tally.accounted,
         outcomes=dict(sorted(tally.outcomes.items())),

@@ -85,14 +85,14 @@ def audit(
     counts.files_listed = seen.entries
     counts.seconds = round(time.perf_counter() - started, 3)
     return build_report(
+        tally,
+        rows,
+        unowned + library,
+        counts,
         run_id=run.id,
         legacy_db=str(legacy_db),
         images_dir=str(legacy_images),
         deep=deep,
-        tally=tally,
-        rows=rows,
-        library_problems=unowned + library,
-        counts=counts,
     )
 
 

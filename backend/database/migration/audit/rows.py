@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from backend.database.migration.audit.catalogue import problem
 from backend.database.migration.audit.checks import (
@@ -28,6 +29,8 @@ from backend.database.migration.conflicts import Strategy
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.legacy.rows import LegacyModel
 
+Draft = dict[str, Any]
+"""A RowAudit being filled in (built once at the end: cheaper than setting fields)."""
 _STAGE1_CHOICES = (Strategy.MERGE, Strategy.OVERRIDE, Strategy.IGNORE)
 _STAGE2_CHOICES = (*_STAGE1_CHOICES, Strategy.DELETE)
 
@@ -81,15 +84,16 @@ class RowAuditor:
             return RowAudit(
                 legacy_id=lid, outcome="missing", problems=[problem("row_not_in_run", lid=lid)]
             )
-        audit = RowAudit(
-            legacy_id=lid,
-            item_id=item.id,
-            state=item.state,
-            outcome="missing",
-            sha256=item.sha256,
-            decision=page.decisions.get(item.id),
-        )
-        audit.bad_images, audit.notes = split_warnings(item)
+        audit: Draft = {
+            "legacy_id": lid,
+            "item_id": item.id,
+            "state": item.state,
+            "outcome": "missing",
+            "sha256": item.sha256,
+            "decision": page.decisions.get(item.id),
+            "problems": [],
+        }
+        audit["bad_images"], audit["notes"] = split_warnings(item)
         if item.state == "promoted":
             self._promoted(page, row, item, audit)
         elif item.state == "staged":
@@ -99,47 +103,47 @@ class RowAuditor:
         elif item.state == "ignored":
             self._ignored(page, row, item, audit)
         elif item.state == "deleted":
-            audit.outcome = "deleted"
+            audit["outcome"] = "deleted"
         else:
-            audit.problems.append(
+            audit["problems"].append(
                 problem("row_unfinished", lid=lid, state=item.state, run=item.run_id)
             )
-            audit.outcome = "unfinished"
-        return audit
+            audit["outcome"] = "unfinished"
+        return RowAudit(**audit)
 
-    def _promoted(self, page: Page, row: LegacyModel, item: ItemRow, audit: RowAudit) -> None:
+    def _promoted(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         lid = row.legacy_id
         good = len(good_refs(row, item))
         found = accounting_problem(
             lid, f"legacy row {lid}", len(row.images), good, len(item.image_seqs), "migrated"
         )
         if found is not None:
-            audit.problems.append(found)
+            audit["problems"].append(found)
         self._model(page, row, item.sha256 or "", audit, superset=item.image_mode == "replace")
 
     def _model(
-        self, page: Page, row: LegacyModel, sha: str, audit: RowAudit, *, superset: bool
+        self, page: Page, row: LegacyModel, sha: str, audit: Draft, *, superset: bool
     ) -> None:
         """The row became model ``sha``: fields, tags, and (once per model) its image sets."""
         model = page.models.get(sha)
-        audit.sha256 = sha
+        audit["sha256"] = sha
         if model is None:
-            audit.problems.append(problem("model_missing", lid=row.legacy_id, sha=sha))
+            audit["problems"].append(problem("model_missing", lid=row.legacy_id, sha=sha))
             return
-        audit.outcome = "model"
+        audit["outcome"] = "model"
         combined = page.combined_by(sha)
-        audit.combined_by = combined
+        audit["combined_by"] = combined
         label = f"model {sha}" + (f" (combined by {combined})" if combined else "")
-        audit.problems += field_problems(row, model, label, combined=combined is not None)
-        audit.problems += tag_problems(
+        audit["problems"] += field_problems(row, model, label, combined=combined is not None)
+        audit["problems"] += tag_problems(
             row, model.tags, label, superset=superset or combined is not None
         )
         if model.meta is None:
             return
-        audit.images_count = model.meta.images_count
+        audit["images_count"] = model.meta.images_count
         run_id = self.state.run_id
         if sha in self.owned:
-            audit.images_expected = expected_images(page, sha, run_id, self._row_by_id).count
+            audit["images_expected"] = expected_images(page, sha, run_id, self._row_by_id).count
             return
         self.owned.add(sha)
         self.counts.models_checked += 1
@@ -153,32 +157,32 @@ class RowAuditor:
             deep=self.deep,
             legacy_id=row.legacy_id,
         )
-        audit.images_expected = sets.expected
-        audit.problems += sets.problems
+        audit["images_expected"] = sets.expected
+        audit["problems"] += sets.problems
         self.counts.tier_files_checked += sets.checked
         self.counts.tier_files_decoded += sets.decoded
 
-    def _staged(self, page: Page, row: LegacyModel, item: ItemRow, audit: RowAudit) -> None:
+    def _staged(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         lid = row.legacy_id
         pid = item.artifacts.get("pending_id")
-        audit.pending_id = int(pid) if pid is not None else None
-        prow = page.pending.get(audit.pending_id) if audit.pending_id is not None else None
-        promo = page.others.promotions.get(str(audit.pending_id))
-        if audit.pending_id is not None:
-            self.seen.staged_here.add(audit.pending_id)
+        audit["pending_id"] = int(pid) if pid is not None else None
+        prow = page.pending.get(audit["pending_id"]) if audit["pending_id"] is not None else None
+        promo = page.others.promotions.get(str(audit["pending_id"]))
+        if audit["pending_id"] is not None:
+            self.seen.staged_here.add(audit["pending_id"])
         if promo is not None:
-            audit.bad_images, audit.notes = split_warnings(item, promo)
-            audit.decision = page.decisions.get(promo.id) or audit.decision
+            audit["bad_images"], audit["notes"] = split_warnings(item, promo)
+            audit["decision"] = page.decisions.get(promo.id) or audit["decision"]
         if prow is not None:  # pending ids are never reused (AUTOINCREMENT / serial)
-            audit.outcome = "pending"
+            audit["outcome"] = "pending"
             self.counts.pending_checked += 1
-            audit.problems += pending_problems(row, item, prow, self.images_dir / "pending")
+            audit["problems"] += pending_problems(row, item, prow, self.images_dir / "pending")
             if promo is not None and promo.state in ("conflicted", "failed"):
                 self._need(row, promo, stage=2)
         elif promo is not None and promo.state == "promoted" and promo.sha256:
-            audit.promoted_by_item = promo.id
+            audit["promoted_by_item"] = promo.id
             self._model(page, row, promo.sha256, audit, superset=False)
-            if audit.outcome == "model":
+            if audit["outcome"] == "model":
                 staged = [str(n) for n in item.artifacts.get("pending_images", [])]
                 warned = {str(n.file) for n in split_warnings(promo)[0]}
                 found = accounting_problem(
@@ -190,26 +194,28 @@ class RowAuditor:
                     "migrated",
                 )
                 if found is not None:
-                    audit.problems.append(found)
+                    audit["problems"].append(found)
         elif promo is not None and promo.state == "deleted":
-            audit.outcome = "deleted"
+            audit["outcome"] = "deleted"
         else:
-            audit.problems.append(problem("pending_row_missing", lid=lid, pid=audit.pending_id))
+            audit["problems"].append(
+                problem("pending_row_missing", lid=lid, pid=audit["pending_id"])
+            )
 
-    def _waiting(self, page: Page, row: LegacyModel, item: ItemRow, audit: RowAudit) -> None:
+    def _waiting(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         if item.state == "conflicted":
             conflict = item.artifacts.get("conflict", {})
             sha = str(conflict.get("sha256") or item.sha256 or "")
-            audit.conflict_with = ConflictWith(
+            audit["conflict_with"] = ConflictWith(
                 sha256=sha,
                 legacy_id=conflict.get("legacy_id"),
                 existing_path=conflict.get("existing_path"),
                 model_exists=sha in page.models,
             )
-            audit.outcome = "conflicted"
+            audit["outcome"] = "conflicted"
         else:
-            audit.outcome = "failed"
-            audit.error_code, audit.error = item.error_code, item.error
+            audit["outcome"] = "failed"
+            audit["error_code"], audit["error"] = item.error_code, item.error
         self._need(row, item, stage=1)
 
     def _need(self, row: LegacyModel, item: ItemRow, *, stage: int) -> None:
@@ -238,8 +244,8 @@ class RowAuditor:
             )
         )
 
-    def _ignored(self, page: Page, row: LegacyModel, item: ItemRow, audit: RowAudit) -> None:
-        audit.outcome = "ignored"
+    def _ignored(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
+        audit["outcome"] = "ignored"
         sha = str(item.artifacts.get("conflict", {}).get("sha256") or item.sha256 or "")
         if sha and sha not in page.models:
-            audit.problems.append(problem("ignored_target_missing", lid=row.legacy_id, sha=sha))
+            audit["problems"].append(problem("ignored_target_missing", lid=row.legacy_id, sha=sha))

@@ -49,6 +49,9 @@ class ItemRow:
     artifacts: dict[str, Any]
     warnings: list[dict[str, Any]]
 
+    def __post_init__(self) -> None:
+        self.artifacts, self.warnings = dict(self.artifacts or {}), list(self.warnings or [])
+
     @property
     def image_seqs(self) -> list[int]:
         """Seqs this item published (stage 1 or 2)."""
@@ -69,31 +72,17 @@ class ItemRow:
 
 
 @dataclass
-class ModelRow:
-    """A library model; ``meta`` is None when its meta_json does not parse."""
+class Target:
+    """A library model (``id`` None) or pending row; ``meta`` is None when it does not parse."""
 
-    sha256: str
-    path: str
-    name: str
-    type: str
-    size_bytes: int | None
-    created_at: int
-    meta: MetaJson | None
-    tags: set[str] = field(default_factory=set)
-
-
-@dataclass
-class PendingRow:
-    """A pending_import row with its tags."""
-
-    id: int
-    path: str
+    id: int | None
     sha256: str | None
+    path: str
     name: str
     type: str
     size_bytes: int | None
     created_at: int
-    meta: PendingMetaJson | None
+    meta: Any
     tags: set[str] = field(default_factory=set)
 
 
@@ -112,18 +101,28 @@ class Page:
 
     items: dict[str, ItemRow]
     """The audited run's items by source key (legacy id)."""
-    models: dict[str, ModelRow]
-    pending: dict[int, PendingRow]
+    models: dict[str, Target]
+    pending: dict[int, Target]
     decisions: dict[int, Decision]
     """The latest ``resolve`` decision per item id."""
     others: Others
+    _by_sha: dict[str, list[ItemRow]] | None = None
 
     def by_sha(self, sha256: str) -> list[ItemRow]:
         """Every item (any run) that carries this sha256, oldest first."""
-        mine = [i for i in self.items.values() if i.sha256 == sha256]
-        seen = {i.id for i in mine}
-        theirs = [i for i in self.others.by_sha.get(sha256, []) if i.id not in seen]
-        return sorted(mine + theirs, key=lambda i: i.id)
+        if self._by_sha is None:
+            self._by_sha = {}
+            for item in self.items.values():
+                if item.sha256 is not None:
+                    self._by_sha.setdefault(item.sha256, []).append(item)
+            for sha in self._by_sha:
+                theirs = self.others.by_sha.get(sha, [])
+                if theirs:
+                    mine = {i.id for i in self._by_sha[sha]}
+                    merged = self._by_sha[sha] + [i for i in theirs if i.id not in mine]
+                    self._by_sha[sha] = sorted(merged, key=lambda i: i.id)
+        found = self._by_sha.get(sha256)
+        return found if found is not None else self.others.by_sha.get(sha256, [])
 
     def combined_by(self, sha256: str) -> str | None:
         """``override``/``merge`` when an item combined a second source into this model."""
@@ -147,20 +146,7 @@ _ITEM_COLUMNS = (
 
 
 def _item(r: Sequence[Any]) -> ItemRow:
-    return ItemRow(
-        id=r[0],
-        run_id=r[1],
-        kind=r[2],
-        source_key=r[3],
-        sha256=r[4],
-        state=r[5],
-        failed_from_state=r[6],
-        strategy=r[7],
-        error_code=r[8],
-        error=r[9],
-        artifacts=dict(r[10] or {}),
-        warnings=list(r[11] or []),
-    )
+    return ItemRow(*r)
 
 
 def _parse(model: type[MetaJson] | type[PendingMetaJson], text: str) -> Any:
@@ -241,16 +227,17 @@ class LibraryState:
             others=self.others,
         )
 
-    def models(self, shas: Sequence[str]) -> dict[str, ModelRow]:
+    def models(self, shas: Sequence[str]) -> dict[str, Target]:
         """The models with these hashes, with their tags."""
         m = Model
-        out: dict[str, ModelRow] = {}
+        out: dict[str, Target] = {}
         for chunk in _chunks(shas):
             stmt = select(
                 m.sha256, m.path, m.name, m.type, m.size_bytes, m.created_at, m.meta_json
             ).where(m.sha256.in_(chunk))
             for sha, path, name, type_, size, created, meta in self.session.execute(stmt):
-                out[sha] = ModelRow(sha, path, name, type_, size, created, _parse(MetaJson, meta))
+                meta = _parse(MetaJson, meta)
+                out[sha] = Target(None, sha, path, name, type_, size, created, meta)
             links = select(ModelTag.model_hash, Tag.name).join(Tag, Tag.id == ModelTag.tag_id)
             for sha, tag in self.session.execute(links.where(ModelTag.model_hash.in_(chunk))):
                 if sha in out:
@@ -267,18 +254,15 @@ class LibraryState:
                 out[sha] = None if parsed is None else parsed.images_count
         return out
 
-    def _pending(self, ids: Sequence[int]) -> dict[int, PendingRow]:
+    def _pending(self, ids: Sequence[int]) -> dict[int, Target]:
         if not ids:
             return {}
         p = PendingImport
         stmt = select(
-            p.id, p.path, p.sha256, p.name, p.type, p.size_bytes, p.created_at, p.meta_json
+            p.id, p.sha256, p.path, p.name, p.type, p.size_bytes, p.created_at, p.meta_json
         ).where(p.id.in_(ids))
         out = {
-            pid: PendingRow(
-                pid, path, sha, name, type_, size, created, _parse(PendingMetaJson, meta)
-            )
-            for pid, path, sha, name, type_, size, created, meta in self.session.execute(stmt)
+            r[0]: Target(*r[:7], _parse(PendingMetaJson, r[7])) for r in self.session.execute(stmt)
         }
         links = select(PendingModelTag.model_id, Tag.name).join(
             Tag, Tag.id == PendingModelTag.tag_id
