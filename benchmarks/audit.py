@@ -58,9 +58,13 @@ def measure(library: LegacyLibrary, data_dir: Path, label: str, *, deep: bool) -
         ratio = wall / stage1
         print(
             f"  {name:<22}: {wall:8.2f} s  {rss:7.1f} MiB RSS  exit {code}"
-            f"  = {ratio:.3f}x stage 1 (goal ≤ {RATIO_GOAL}x: {'met' if ratio <= RATIO_GOAL else 'NOT met'})"
-            f"; RSS goal ≤ {RSS_GOAL_MIB} MiB at 100k: {'met' if rss <= RSS_GOAL_MIB else 'NOT met'}"
+            f"  = {ratio:.3f}x stage 1 (goal ≤ {RATIO_GOAL}x: {_met(ratio <= RATIO_GOAL)});"
+            f" RSS goal ≤ {RSS_GOAL_MIB} MiB at 100k: {_met(rss <= RSS_GOAL_MIB)}"
         )
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -172,7 +172,7 @@ def pending_problems(
 ) -> list[AuditProblem]:
     """A staged row: the pending row equals the legacy row and its originals are on disk."""
     lid = row.legacy_id
-    label = f"pending model {prow.id}"
+    label = f"pending model {prow.key}"
     out = field_problems(row, prow, label, combined=False)
     out += tag_problems(row, prow.tags, label, superset=False)
     names = list(prow.meta.images) if prow.meta is not None else []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,13 +114,8 @@ def legacy_run(store: WorkflowStore, run_id: int | None) -> RunInfo:
 
 
 def _pages(rows: Iterable[LegacyModel], size: int) -> Iterator[list[LegacyModel]]:
-    page: list[LegacyModel] = []
-    for row in rows:
-        page.append(row)
-        if len(page) == size:
-            yield page
-            page = []
-    if page:
+    it = iter(rows)
+    while page := list(islice(it, size)):
         yield page
 
 
@@ -128,26 +124,14 @@ def _unowned_models(
 ) -> list[AuditProblem]:
     """Tier files of the models no legacy row of the run became (sizes from their high tier)."""
     out: list[AuditProblem] = []
-    batch: list[str] = []
-    for sha in state.model_hashes():
-        if sha not in owned:
-            batch.append(sha)
-        if len(batch) == KEYSET:
-            out += _check_unowned(state, batch, images_dir, counts, deep=deep)
-            batch = []
-    return out + _check_unowned(state, batch, images_dir, counts, deep=deep)
-
-
-def _check_unowned(
-    state: LibraryState, shas: list[str], images_dir: Path, counts: AuditCounts, *, deep: bool
-) -> list[AuditProblem]:
-    out: list[AuditProblem] = []
-    for sha, count in sorted(state.images_counts(shas).items()):
-        if count is None:
-            continue
-        counts.models_checked += 1
-        tiers = check_tiers(images_dir, sha, count, {}, deep=deep, legacy_id=None)
-        counts.tier_files_checked += tiers.checked
-        counts.tier_files_decoded += tiers.decoded
-        out += tiers.problems
+    hashes = (sha for sha in state.model_hashes() if sha not in owned)
+    while batch := list(islice(hashes, KEYSET)):
+        for sha, count in sorted(state.images_counts(batch).items()):
+            if count is None:
+                continue
+            counts.models_checked += 1
+            tiers = check_tiers(images_dir, sha, count, {}, deep=deep, legacy_id=None)
+            counts.tier_files_checked += tiers.checked
+            counts.tier_files_decoded += tiers.decoded
+            out += tiers.problems
     return out

@@ -73,10 +73,10 @@ class ItemRow:
 
 @dataclass
 class Target:
-    """A library model (``id`` None) or pending row; ``meta`` is None when it does not parse."""
+    """A library model (``key`` its sha256) or pending row (``key`` its id) with its tags;
+    ``meta`` is None when its meta_json does not parse."""
 
-    id: int | None
-    sha256: str | None
+    key: Any
     path: str
     name: str
     type: str
@@ -229,20 +229,9 @@ class LibraryState:
 
     def models(self, shas: Sequence[str]) -> dict[str, Target]:
         """The models with these hashes, with their tags."""
-        m = Model
-        out: dict[str, Target] = {}
-        for chunk in _chunks(shas):
-            stmt = select(
-                m.sha256, m.path, m.name, m.type, m.size_bytes, m.created_at, m.meta_json
-            ).where(m.sha256.in_(chunk))
-            for sha, path, name, type_, size, created, meta in self.session.execute(stmt):
-                meta = _parse(MetaJson, meta)
-                out[sha] = Target(None, sha, path, name, type_, size, created, meta)
-            links = select(ModelTag.model_hash, Tag.name).join(Tag, Tag.id == ModelTag.tag_id)
-            for sha, tag in self.session.execute(links.where(ModelTag.model_hash.in_(chunk))):
-                if sha in out:
-                    out[sha].tags.add(normalize_tag(tag))
-        return out
+        m, links = Model, select(ModelTag.model_hash, Tag.name).join(Tag)
+        columns = (m.sha256, m.path, m.name, m.type, m.size_bytes, m.created_at, m.meta_json)
+        return self._targets(shas, columns, MetaJson, links, ModelTag.model_hash)
 
     def images_counts(self, shas: Sequence[str]) -> dict[str, int | None]:
         """images_count per model hash (None when its meta_json does not parse)."""
@@ -255,21 +244,20 @@ class LibraryState:
         return out
 
     def _pending(self, ids: Sequence[int]) -> dict[int, Target]:
-        if not ids:
-            return {}
-        p = PendingImport
-        stmt = select(
-            p.id, p.sha256, p.path, p.name, p.type, p.size_bytes, p.created_at, p.meta_json
-        ).where(p.id.in_(ids))
-        out = {
-            r[0]: Target(*r[:7], _parse(PendingMetaJson, r[7])) for r in self.session.execute(stmt)
-        }
-        links = select(PendingModelTag.model_id, Tag.name).join(
-            Tag, Tag.id == PendingModelTag.tag_id
-        )
-        for pid, tag in self.session.execute(links.where(PendingModelTag.model_id.in_(ids))):
-            if pid in out:
-                out[pid].tags.add(normalize_tag(tag))
+        p, links = PendingImport, select(PendingModelTag.model_id, Tag.name).join(Tag)
+        columns = (p.id, p.path, p.name, p.type, p.size_bytes, p.created_at, p.meta_json)
+        return self._targets(ids, columns, PendingMetaJson, links, PendingModelTag.model_id)
+
+    def _targets(
+        self, keys: Sequence[Any], columns: Any, meta: type[Any], links: Any, link_key: Any
+    ) -> dict[Any, Target]:
+        out: dict[Any, Target] = {}
+        for chunk in _chunks(keys):
+            for r in self.session.execute(select(*columns).where(columns[0].in_(chunk))):
+                out[r[0]] = Target(r[0], r[1], r[2], r[3], r[4], r[5], _parse(meta, r[6]))
+            for key, tag in self.session.execute(links.where(link_key.in_(chunk))):
+                if key in out:
+                    out[key].tags.add(normalize_tag(tag))
         return out
 
     def _decisions(self, item_ids: Sequence[int]) -> dict[int, Decision]:
