@@ -220,3 +220,31 @@ def test_verify_json_streams_the_rows_into_one_document(lib: Library) -> None:
     assert payload["verdict"] == "inconsistent" and payload["problem_count"] == 1
     (row,) = [r for r in payload["rows"] if r["problems"]]
     assert [p["code"] for p in row["problems"]] == ["image_set_duplicated"]
+
+
+def test_a_merge_from_another_legacy_db_is_not_a_duplicate(lib: Library, tmp_path: Path) -> None:
+    """The same model file listed in a second legacy DB under another path: its images are
+    appended by a decided merge, so 3 + 3 sets are all expected, audited from either run."""
+    other = tmp_path / "other.sqlite3"
+    shutil.copy(lib.legacy.db_path, other)
+    conn = sqlite3.connect(other)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE models SET path = ? WHERE id = ?",
+                (str(tmp_path / "elsewhere.safetensors"), lib.spec.legacy_id),
+            )
+    finally:
+        conn.close()
+    service = lib.service()
+    try:
+        run = service.start_legacy_run(other, lib.legacy.images_dir, on_conflict="merge")
+        service.run_until_done(run.id)
+    finally:
+        service.close()
+
+    for run_id in (lib.run_id, run.id):
+        report = lib.audit(run_id)
+        assert report.problems() == [], (run_id, report.problems())
+        row = next(r for r in report.rows if r.legacy_id == lib.spec.legacy_id)
+        assert (row.images_count, row.images_expected, row.combined_by) == (6, 6, "merge")

@@ -55,6 +55,8 @@ def expected_images(page: Page, sha256: str, run_id: int, rows: RowLookup) -> Ex
                 if path is not None:
                     out.sources[seq] = path
     merged_into = any(i.image_mode == "append" for i in mine)
+    if merged_into:  # the model another source created counts too
+        items = [i for i in page.every_item(sha256) if i.state == "promoted"]
     ids = {i.id for i in mine}
     out.count += sum(len(i.image_seqs) for i in items if i.id not in ids and _adds(i, merged_into))
     return out
@@ -94,7 +96,7 @@ def check_model(
     tiers = check_tiers(images_dir, sha256, count, expected.sources, deep=deep, legacy_id=legacy_id)
     problems: list[AuditProblem] = []
     unexplained = count < expected.count
-    items = page.by_sha(sha256)
+    items = page.every_item(sha256) if count > expected.count else []
     published = {s for i in items for s in i.image_seqs}
     existed = any(i.image_mode == "replace" for i in items)
     for seq in range(expected.count, count):

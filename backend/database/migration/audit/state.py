@@ -2,20 +2,20 @@
 
 Nothing here writes. The audited run's items, their models, pending rows, tags and ``resolve``
 events are read per page of legacy rows (keyed ``IN`` queries on primary keys and unique
-indexes). Only the items that can touch a model from outside its page — items of other runs,
-stage-2 items and decided items of this run — are read up front (:class:`Others`), so memory
-grows with those, not with the library.
+indexes). Only the items that can touch a model from outside its page — decided items and the
+stage-2 items of the run's staged rows — are read up front (:class:`Others`), so memory grows
+with those, not with the library or with other runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from backend.database.migration.audit.records import Decision
@@ -88,11 +88,15 @@ class Target:
 
 @dataclass
 class Others:
-    """Items that reach a model from outside its page, read once before the pages."""
+    """Items that reach a model from outside its page, read once before the pages: decided
+    items (override/merge/ignore, any run) and the stage-2 items of the run's staged rows."""
 
     by_sha: dict[str, list[ItemRow]] = field(default_factory=dict)
     promotions: dict[str, ItemRow] = field(default_factory=dict)
     """The newest stage-2 item per pending id."""
+    every: Callable[[str], list[ItemRow]] = lambda sha256: []
+    """Every item of any run with a sha256 (an unindexed query: only for the rare model that
+    holds more sets than expected, or that a row of the run merged into)."""
 
 
 @dataclass
@@ -123,6 +127,10 @@ class Page:
                     self._by_sha[sha] = sorted(merged, key=lambda i: i.id)
         found = self._by_sha.get(sha256)
         return found if found is not None else self.others.by_sha.get(sha256, [])
+
+    def every_item(self, sha256: str) -> list[ItemRow]:
+        """Every item (any run) that carries this sha256, oldest first, read now."""
+        return self.others.every(sha256)
 
     def combined_by(self, sha256: str) -> str | None:
         """``override``/``merge`` when an item combined a second source into this model."""
@@ -171,24 +179,27 @@ class LibraryState:
 
     def _others(self) -> Others:
         c = MigrationItem
-        stmt = (
-            select(*_ITEM_COLUMNS)
-            .where(
-                or_(
-                    c.kind == PROMOTION,
-                    c.sha256.is_not(None) & ((c.run_id != self.run_id) | c.strategy.is_not(None)),
-                )
-            )
-            .order_by(c.id)
-        )
-        out = Others()
-        for row in self.session.execute(stmt):
+        staged = select(c.artifacts).where(c.run_id == self.run_id, c.status == "staged")
+        pending_ids = {
+            str(a.get("pending_id")) for (a,) in self.session.execute(staged) if a is not None
+        }
+        wanted = (c.kind == PROMOTION) | (c.strategy.is_not(None) & c.sha256.is_not(None))
+        stmt = select(*_ITEM_COLUMNS).where(wanted).order_by(c.id)
+        out = Others(every=self._every)
+        for row in self.session.execute(stmt.execution_options(yield_per=KEYSET)):
             item = _item(row)
             if item.kind == PROMOTION:
+                if item.source_key not in pending_ids:
+                    continue
                 out.promotions[item.source_key] = item  # ordered by id: the newest wins
             if item.sha256 is not None:
                 out.by_sha.setdefault(item.sha256, []).append(item)
         return out
+
+    def _every(self, sha256: str) -> list[ItemRow]:
+        c = MigrationItem
+        stmt = select(*_ITEM_COLUMNS).where(c.sha256 == sha256).order_by(c.id)
+        return [_item(r) for r in self.session.execute(stmt)]
 
     def working(self) -> bool:
         """Whether any item of any run is still being worked on (staging may be in use)."""
