@@ -82,7 +82,7 @@ class Library:
 
 
 @pytest.fixture
-def lib(tmp_path: Path) -> Iterator[Library]:
+def migrated(tmp_path: Path) -> Iterator[Library]:
     legacy = make_legacy_library(tmp_path / "legacy", CASES)
     (spec,) = legacy.by_case("several_images")
     assert spec.good_images == 3
@@ -98,14 +98,14 @@ def codes(report: AuditReport) -> list[tuple[str, int | None]]:
     return [(p.code, p.legacy_id) for p in report.problems()]
 
 
-def test_duplicated_image_sets_are_named_with_the_set_they_repeat(lib: Library) -> None:
+def test_duplicated_image_sets_are_named_with_the_set_they_repeat(migrated: Library) -> None:
     for seq in range(3):
-        lib.copy_set(seq, seq + 3)
-    lib.set_images_count(6)
+        migrated.copy_set(seq, seq + 3)
+    migrated.set_images_count(6)
 
-    report = lib.audit()
+    report = migrated.audit()
 
-    lid = lib.spec.legacy_id
+    lid = migrated.spec.legacy_id
     assert codes(report) == [("image_set_duplicated", lid)] * 3
     assert [p.message.split("image set ")[1:] for p in report.problems()] == [
         [
@@ -116,52 +116,54 @@ def test_duplicated_image_sets_are_named_with_the_set_they_repeat(lib: Library) 
         for seq in (3, 4, 5)
     ]
     fix = report.problems()[0].fix
-    assert f"{lib.sha}_3_*.webp" in fix and "set images_count to 3" in fix
+    assert f"{migrated.sha}_3_*.webp" in fix and "set images_count to 3" in fix
     assert exit_code(report) == 1
 
 
-def test_a_second_run_that_published_the_row_again_is_caught(lib: Library, tmp_path: Path) -> None:
+def test_a_second_run_that_published_the_row_again_is_caught(
+    migrated: Library, tmp_path: Path
+) -> None:
     """What two parallel `legacy` runs of one legacy DB leave: a second item that published
     the row's images again as sets 3..5 (the old audit took the union of published sets and
     said "all accounted for")."""
     copy = tmp_path / "copy.sqlite3"
-    shutil.copy(lib.legacy.db_path, copy)
-    second = lib.migrate(copy)
+    shutil.copy(migrated.legacy.db_path, copy)
+    second = migrated.migrate(copy)
     for seq in range(3):
-        lib.copy_set(seq, seq + 3)
-    lib.set_images_count(6)
-    lib.sql(
+        migrated.copy_set(seq, seq + 3)
+    migrated.set_images_count(6)
+    migrated.sql(
         "UPDATE migration_items SET artifacts = json_set(artifacts, '$.image_seqs',"
         " json('[3, 4, 5]'), '$.image_mode', 'new') WHERE run_id = :run AND source_key = :key",
         run=second,
-        key=str(lib.spec.legacy_id),
+        key=str(migrated.spec.legacy_id),
     )
 
-    for run_id in (lib.run_id, second):
-        report = lib.audit(run_id)
-        assert codes(report) == [("image_set_duplicated", lib.spec.legacy_id)] * 3, run_id
-        row = next(r for r in report.rows if r.legacy_id == lib.spec.legacy_id)
+    for run_id in (migrated.run_id, second):
+        report = migrated.audit(run_id)
+        assert codes(report) == [("image_set_duplicated", migrated.spec.legacy_id)] * 3, run_id
+        row = next(r for r in report.rows if r.legacy_id == migrated.spec.legacy_id)
         assert (row.images_count, row.images_expected) == (6, 3)
 
 
-def test_extra_tier_files_beyond_images_count(lib: Library) -> None:
-    lib.copy_set(0, 3)
+def test_extra_tier_files_beyond_images_count(migrated: Library) -> None:
+    migrated.copy_set(0, 3)
 
-    report = lib.audit()
+    report = migrated.audit()
 
     assert [(p.code, p.file) for p in report.problems()] == [
-        ("tier_beyond_count", tier_file_name(lib.sha, 3, tier))
+        ("tier_beyond_count", tier_file_name(migrated.sha, 3, tier))
         for tier in ("high", "low", "medium")
     ]
     assert all(p.fix == "delete the file; no v2 reader shows it" for p in report.problems())
 
 
-def test_a_bumped_images_count_without_files_is_a_count_mismatch(lib: Library) -> None:
-    lib.set_images_count(4)
+def test_a_bumped_images_count_without_files_is_a_count_mismatch(migrated: Library) -> None:
+    migrated.set_images_count(4)
 
-    report = lib.audit()
+    report = migrated.audit()
 
-    lid = lib.spec.legacy_id
+    lid = migrated.spec.legacy_id
     assert codes(report) == [("images_count_mismatch", lid)] + [("tier_missing", lid)] * 3
     assert "set images_count back to 3" in report.problems()[0].fix
 
@@ -184,67 +186,69 @@ def _drop_last_image(legacy_db: Path, copy: Path, legacy_id: int) -> None:
 
 
 def test_an_image_removed_from_the_legacy_row_between_runs_leaves_a_named_leftover(
-    lib: Library, tmp_path: Path
+    migrated: Library, tmp_path: Path
 ) -> None:
     edited = tmp_path / "edited.sqlite3"
-    _drop_last_image(lib.legacy.db_path, edited, lib.spec.legacy_id)
-    second = lib.migrate(edited)  # re-imports the row over its model: sets 0..1 rewritten
+    _drop_last_image(migrated.legacy.db_path, edited, migrated.spec.legacy_id)
+    second = migrated.migrate(edited)  # re-imports the row over its model: sets 0..1 rewritten
 
-    report = lib.audit(second)
+    report = migrated.audit(second)
 
-    lid = lib.spec.legacy_id
+    lid = migrated.spec.legacy_id
     assert codes(report) == [("image_removed_leftover", lid)]
     (leftover,) = report.problems()
     assert "image set 2 was published by an earlier run" in leftover.message
-    assert f"{lib.sha}_2_*.webp" in leftover.fix and "set images_count to 2" in leftover.fix
+    assert f"{migrated.sha}_2_*.webp" in leftover.fix and "set images_count to 2" in leftover.fix
     row = next(r for r in report.rows if r.legacy_id == lid)
     assert (row.images_count, row.images_expected) == (3, 2)
 
     runner = CliRunner()
-    env = {"MODEL_MIGRATE_DATA_DIR": str(lib.data)}
+    env = {"MODEL_MIGRATE_DATA_DIR": str(migrated.data)}
     shown = runner.invoke(verify, [], env=env)  # the newest run by default
     assert shown.exit_code == 1
     assert "1 inconsistency to fix" in shown.output
 
 
-def test_verify_json_streams_the_rows_into_one_document(lib: Library) -> None:
-    lib.copy_set(0, 3)
-    lib.set_images_count(4)
+def test_verify_json_streams_the_rows_into_one_document(migrated: Library) -> None:
+    migrated.copy_set(0, 3)
+    migrated.set_images_count(4)
     runner = CliRunner()
     result = runner.invoke(
-        verify, [str(lib.run_id), "--json"], env={"MODEL_MIGRATE_DATA_DIR": str(lib.data)}
+        verify, [str(migrated.run_id), "--json"], env={"MODEL_MIGRATE_DATA_DIR": str(migrated.data)}
     )
     assert result.exit_code == 1, result.output
     payload = json.loads(result.output)
-    assert [r["legacy_id"] for r in payload["rows"]] == [r.legacy_id for r in lib.legacy.rows]
+    assert [r["legacy_id"] for r in payload["rows"]] == [r.legacy_id for r in migrated.legacy.rows]
     assert payload["verdict"] == "inconsistent" and payload["problem_count"] == 1
     (row,) = [r for r in payload["rows"] if r["problems"]]
     assert [p["code"] for p in row["problems"]] == ["image_set_duplicated"]
 
 
-def test_a_merge_from_another_legacy_db_is_not_a_duplicate(lib: Library, tmp_path: Path) -> None:
+def test_a_merge_from_another_legacy_db_is_not_a_duplicate(
+    migrated: Library, tmp_path: Path
+) -> None:
     """The same model file listed in a second legacy DB under another path: its images are
     appended by a decided merge, so 3 + 3 sets are all expected, audited from either run."""
     other = tmp_path / "other.sqlite3"
-    shutil.copy(lib.legacy.db_path, other)
+    shutil.copy(migrated.legacy.db_path, other)
     conn = sqlite3.connect(other)
     try:
         with conn:
             conn.execute(
                 "UPDATE models SET path = ? WHERE id = ?",
-                (str(tmp_path / "elsewhere.safetensors"), lib.spec.legacy_id),
+                (str(tmp_path / "elsewhere.safetensors"), migrated.spec.legacy_id),
             )
     finally:
         conn.close()
-    service = lib.service()
+    service = migrated.service()
     try:
-        run = service.start_legacy_run(other, lib.legacy.images_dir, on_conflict="merge")
+        run = service.start_legacy_run(other, migrated.legacy.images_dir, on_conflict="merge")
         service.run_until_done(run.id)
     finally:
         service.close()
 
-    for run_id in (lib.run_id, run.id):
-        report = lib.audit(run_id)
+    for run_id in (migrated.run_id, run.id):
+        report = migrated.audit(run_id)
         assert report.problems() == [], (run_id, report.problems())
-        row = next(r for r in report.rows if r.legacy_id == lib.spec.legacy_id)
+        row = next(r for r in report.rows if r.legacy_id == migrated.spec.legacy_id)
         assert (row.images_count, row.images_expected, row.combined_by) == (6, 6, "merge")
