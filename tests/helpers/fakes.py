@@ -1,15 +1,22 @@
 """In-memory fakes of what service logic talks to, for unit tests without files or a database.
 
 ``FakeLegacyReader`` stands in for ``LegacyReader`` (a legacy library's rows by id) and records
-every query; ``legacy_model`` builds a valid legacy row with the fields a test cares about.
+every query; ``FakeReaders`` and ``FakeRunOptions`` are what a step context hands a step;
+``fake_step_env`` builds a ``StepEnv`` from them whose database and hash cache are ``Refused``.
+``legacy_model`` and ``work_item`` build a valid row and item with the fields a test sets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
+from backend.database.migration.legacy.prefetch import PrefetchingRows
 from backend.database.migration.legacy.rows import LegacyModel
+from backend.database.migration.steps.context import StepEnv
+from workflows.records import WorkItem
 
 
 def legacy_model(legacy_id: int, **fields: Any) -> LegacyModel:
@@ -56,3 +63,85 @@ class FakeLegacyReader:
     def close(self) -> None:
         """Remember that it was closed."""
         self.closed = True
+
+
+class FakeReaders:
+    """Hands every run the read-ahead rows of one in-memory legacy library."""
+
+    def __init__(self, reader: FakeLegacyReader) -> None:
+        self.reader = reader
+        self.rows = PrefetchingRows(reader)  # type: ignore[arg-type]
+        self.runs: list[int] = []
+
+    def for_run(self, run_id: int) -> PrefetchingRows:
+        """The rows of ``run_id``'s library (the one library); the run ids asked are kept."""
+        self.runs.append(run_id)
+        return self.rows
+
+
+class FakeRunOptions:
+    """Run options by run id, as the run was created with them."""
+
+    def __init__(self, options: dict[int, dict[str, Any]] | None = None) -> None:
+        self.options = options or {}
+
+    def for_run(self, run_id: int) -> dict[str, Any]:
+        """The run's options (empty for a run without any)."""
+        return self.options.get(run_id, {})
+
+
+class Refused:
+    """A collaborator the code under test must not use: any attribute or call fails the test."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"{self._what}.{name} used by code that must not need it")
+
+    def __call__(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError(f"{self._what} used by code that must not need it")
+
+
+def fake_step_env(
+    rows: Iterable[LegacyModel] = (), options: dict[int, dict[str, Any]] | None = None
+) -> StepEnv:
+    """A step context over an in-memory legacy library and run options; no database, no files."""
+    readers = FakeReaders(FakeLegacyReader(rows))
+    run_options = FakeRunOptions(options)
+    # the step context hands out providers (``readers``/``options``) or, before the use-case
+    # split, their ``for_run`` callables: fill whichever fields StepEnv has
+    wiring = {
+        "readers": readers,
+        "options": run_options,
+        "reader_for_run": readers.for_run,
+        "run_options": run_options.for_run,
+    }
+    names = {f.name for f in fields(StepEnv)}
+    return StepEnv(
+        sessions=Refused("sessions"),  # type: ignore[arg-type]
+        write_sessions=Refused("write_sessions"),  # type: ignore[arg-type]
+        images_dir=Path("/nonexistent/images"),
+        pending_dir=Path("/nonexistent/images/pending"),
+        webp_method=4,
+        hash_cache=Refused("hash_cache"),  # type: ignore[arg-type]
+        **{name: value for name, value in wiring.items() if name in names},
+    )
+
+
+def work_item(item_id: int = 1, *, run_id: int = 1, **fields: Any) -> WorkItem:
+    """A work item as a step receives it (a legacy item in ``pending`` by default)."""
+    values: dict[str, Any] = {
+        "id": item_id,
+        "run_id": run_id,
+        "kind": "legacy",
+        "source_key": str(item_id),
+        "sha256": None,
+        "state": "pending",
+        "failed_from_state": None,
+        "attempts": 0,
+        "max_attempts": 3,
+        "crashes": 0,
+        "strategy": None,
+    }
+    return WorkItem(**{**values, **fields})
