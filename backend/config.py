@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+V2_DB_NAME = "hikaze_model_manager.db"
+"""The file name the v2 app gives its library inside its data folder."""
+
+V2_DB_NAME_ENV = "HIKAZE_DB_PATH"
+"""The v2 app's own variable that changes that file name (a name inside the data folder)."""
+
+
+def v2_db_name() -> str:
+    """The library file name the v2 app uses: ``HIKAZE_DB_PATH``'s file name, if set."""
+    name = Path(os.environ.get(V2_DB_NAME_ENV, "").strip()).name
+    return name or V2_DB_NAME
 
 
 class Settings(BaseSettings):
@@ -38,11 +51,16 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def library_path(self) -> Path:
+        """The v2 app's library file inside the data dir (used unless ``DATABASE_URL`` is set)."""
+        return self.data_dir / v2_db_name()
+
+    @property
     def resolved_database_url(self) -> str:
-        """The database URL, defaulting to a SQLite file inside the data dir."""
+        """The database URL, defaulting to the v2 app's SQLite file inside the data dir."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'library.sqlite3').resolve()}"
+        return f"sqlite:///{self.library_path.resolve()}"
 
     @property
     def images_dir(self) -> Path:

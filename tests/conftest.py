@@ -34,7 +34,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: os.PathLike[str]) -> str:
     """URL of a SQLite file under the test's tmp_path."""
-    return f"sqlite:///{os.fspath(tmp_path)}/library.sqlite3"
+    return f"sqlite:///{os.fspath(tmp_path)}/hikaze_model_manager.db"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

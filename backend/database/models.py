@@ -6,14 +6,7 @@ The workflow engine's own tables live in :mod:`workflows.tables`.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-)
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -25,17 +18,21 @@ class Base(DeclarativeBase):
 
 
 class Model(Base):
-    """A model in the v2 library, keyed by its lower-case SHA-256."""
+    """A model in the v2 library, keyed by its lower-case SHA-256.
+
+    Mirrors the v2 app's DDL: only ``path`` is NOT NULL, so rows the v2 app wrote may lack a
+    name, a type, a date or meta.
+    """
 
     __tablename__ = "models"
 
-    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    path: Mapped[str] = mapped_column(Text)
-    name: Mapped[str] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(Text, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(Text)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    meta_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int | None] = mapped_column(BigInteger)
+    meta_json: Mapped[str | None] = mapped_column(Text)
 
 
 class Tag(Base):
@@ -60,19 +57,21 @@ class ModelTag(Base):
 
 
 class PendingImport(Base):
-    """A model file known by path, waiting to be hashed and promoted into ``models``."""
+    """A model file known by path, waiting to be hashed and promoted into ``models``.
+
+    Its id is a plain ``INTEGER PRIMARY KEY`` (no AUTOINCREMENT), as in the v2 app.
+    """
 
     __tablename__ = "pending_import"
-    __table_args__ = ({"sqlite_autoincrement": True},)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(Text, unique=True)
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(Text)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[int] = mapped_column(BigInteger)
-    meta_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int | None] = mapped_column(BigInteger)
+    meta_json: Mapped[str | None] = mapped_column(Text)
 
 
 class PendingModelTag(Base):
@@ -87,12 +86,12 @@ class PendingModelTag(Base):
 
 
 class DbMeta(Base):
-    """Key/value facts about the library database."""
+    """Key/value facts about the library database (``db_version``, ``tags_id_max``)."""
 
     __tablename__ = "db_meta"
 
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
 
 
 class HashCache(Base):

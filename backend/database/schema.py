@@ -1,16 +1,36 @@
-"""Create and upgrade the library schema with Alembic (the only way the schema is made)."""
+"""Create, adopt and upgrade the library schema with Alembic (the only way the schema is made).
+
+``ensure_current`` reads first and writes only when the database is behind. The write is one
+transaction under a database lock (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory
+lock on PostgreSQL) that re-reads the revision, so concurrent first starts create the schema
+once. A database without an Alembic table is adopted only when it is empty or exactly the v2
+app's schema (see :mod:`backend.database.v2schema`); otherwise nothing is written.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from backend.config import Settings
+from backend.database import v2schema
+from backend.database.failures import URL_SETTING, describe, library_errors
+from backend.database.migration.errors import LibrarySettingError, NewerLibraryError
+from backend.database.session import is_sqlite, make_engine, writer
 
 _ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
+
+SCHEMA_LOCK_KEY = 0x6D6D5F736368656D
+"""PostgreSQL advisory lock key serialising schema upgrades ("mm_schem")."""
 
 
 def alembic_config() -> Config:
@@ -28,29 +48,116 @@ def head_revision() -> str:
     return head
 
 
+def _revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    with library_errors(engine), engine.connect() as conn:
+        return _revision(conn)
+
+
+def _check_known(revision: str | None, where: str) -> None:
+    if revision is None:
+        return
+    try:
+        ScriptDirectory.from_config(alembic_config()).get_revision(revision)
+    except CommandError as exc:
+        raise NewerLibraryError(
+            f"{where} is at schema revision {revision!r}, which this program does not know "
+            f"(its newest is {head_revision()!r}): use the model-migrate release that wrote it"
+        ) from exc
+
+
+def _check(conn: Connection, where: str) -> str | None:
+    """The revision, after refusing a database this program must not write."""
+    revision = _revision(conn)
+    _check_known(revision, where)
+    if revision is None:
+        v2schema.check_adoptable(conn, where)
+    else:
+        v2schema.check_version(conn, where)
+    return revision
+
+
+@contextmanager
+def _locked(engine: Engine) -> Iterator[Connection]:
+    """One transaction holding the database's schema lock."""
+    if is_sqlite(engine):
+        with writer(engine).begin() as conn:
+            yield conn
+    else:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            yield conn
+
+
+def _run(conn: Connection, action: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = conn
+    getattr(command, action)(config, revision)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to ``revision`` (head by default)."""
-    config = alembic_config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    """Adopt or create the library and upgrade it to ``revision`` (head by default)."""
+    where = describe(engine)
+    with library_errors(engine), _locked(engine) as conn:
+        _check(conn, where)
+        _run(conn, "upgrade", revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    """Downgrade the database to ``revision`` (``base`` drops every table)."""
-    config = alembic_config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
+    """Downgrade to ``revision``; ``base`` drops this project's tables, never the v2 ones."""
+    with library_errors(engine), _locked(engine) as conn:
+        _run(conn, "downgrade", revision)
 
 
 def ensure_current(engine: Engine) -> None:
-    """Upgrade to head when the database is behind; cheap when it is current."""
-    if current_revision(engine) != head_revision():
-        upgrade(engine)
+    """Refuse a database this program must not write; upgrade it when behind.
+
+    Reads only when the database is current, so read-only commands work on a read-only file.
+    """
+    where = describe(engine)
+    head = head_revision()
+    with library_errors(engine), engine.connect() as conn:
+        revision = _check(conn, where)
+    if revision == head:
+        return
+    with library_errors(engine), _locked(engine) as conn:
+        if _check(conn, where) != head:
+            _run(conn, "upgrade", "head")
+
+
+def _prepare_data_dir(data_dir: Path) -> None:
+    setting = f"MODEL_MIGRATE_DATA_DIR={data_dir}"
+    if data_dir.exists() and not data_dir.is_dir():
+        raise LibrarySettingError(
+            f"{setting} is a file, not a folder: point it at the v2 app's data folder"
+        )
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LibrarySettingError(
+            f"cannot create {setting} ({exc.strerror}): create it yourself or choose a folder "
+            "you may write in"
+        ) from exc
+
+
+def open_library(settings: Settings) -> Engine:
+    """The library engine named by the settings, its schema refused, adopted or current."""
+    _prepare_data_dir(settings.data_dir)
+    url = settings.resolved_database_url
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise LibrarySettingError(
+            f"{URL_SETTING} is not a usable database URL ({exc}): use "
+            "sqlite:////path/to/file.db or postgresql+psycopg://user@host/dbname"
+        ) from exc
+    try:
+        ensure_current(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine

@@ -13,6 +13,7 @@ from workflows.tables import IMMEDIATE, writer
 __all__ = ["IMMEDIATE", "is_sqlite", "make_engine", "make_session_factory", "writer"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -21,14 +22,19 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Build an engine; on SQLite set WAL, foreign keys and a busy timeout on every connection.
+    """Build an engine; on SQLite set foreign keys and a busy timeout on every connection.
 
-    SQLite transactions are begun explicitly: ``BEGIN`` normally, ``BEGIN IMMEDIATE`` on
-    connections that carry the ``sqlite_immediate`` execution option (see :func:`writer`).
+    The journal mode is left as the file has it: the library is the v2 app's file, which that
+    app opens with a rollback journal, and a connection that only reads never writes (so
+    read-only commands work on a read-only data dir). SQLite transactions are begun
+    explicitly: ``BEGIN`` normally, ``BEGIN IMMEDIATE`` on connections that carry the
+    ``sqlite_immediate`` execution option (see :func:`writer`).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    elif parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT_S})
     engine = create_engine(url, **kwargs)
     if is_sqlite(engine):
         _install_sqlite_hooks(engine)
@@ -40,10 +46,10 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -61,7 +61,7 @@ class Migrated:
 
     @property
     def url(self) -> str:
-        return f"sqlite:///{self.data / 'library.sqlite3'}"
+        return f"sqlite:///{self.data / 'hikaze_model_manager.db'}"
 
     def sql(self, statement: str, **params: object) -> None:
         engine = create_engine(self.url)

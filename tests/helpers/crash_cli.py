@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def url_for(data_dir: Path) -> str:
     """The SQLite library URL inside a data dir."""
-    return f"sqlite:///{data_dir}/library.sqlite3"
+    return f"sqlite:///{data_dir}/hikaze_model_manager.db"
 
 
 def cli_env(

@@ -22,7 +22,7 @@ def url_of(service: MigrationService) -> str:
 
 def library_url(data_dir: Path) -> str:
     """The SQLite library URL inside a data dir (its absolute path)."""
-    return f"sqlite:///{data_dir.resolve()}/library.sqlite3"
+    return f"sqlite:///{data_dir.resolve()}/hikaze_model_manager.db"
 
 
 def migrate(service: MigrationService, lib: LegacyLibrary, **kwargs: object) -> int:

@@ -7,15 +7,8 @@ from sqlalchemy import Engine, inspect, text
 from backend.database import schema
 from backend.database.session import make_engine
 
-LIBRARY_TABLES = {
-    "models",
-    "tags",
-    "model_tags",
-    "pending_import",
-    "pending_model_tags",
-    "db_meta",
-    "hash_cache",
-}
+V2_TABLES = {"models", "tags", "model_tags", "pending_import", "pending_model_tags", "db_meta"}
+LIBRARY_TABLES = V2_TABLES | {"hash_cache"}
 WORKFLOW_TABLES = {"migration_runs", "migration_items", "migration_events"}
 
 
@@ -23,7 +16,7 @@ def tables(engine: Engine) -> set[str]:
     return set(inspect(engine).get_table_names()) - {"alembic_version"}
 
 
-def test_upgrade_creates_every_table_and_downgrade_removes_them(db_url: str) -> None:
+def test_upgrade_creates_every_table_and_downgrade_keeps_only_the_v2_ones(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         assert schema.current_revision(engine) is None
@@ -33,7 +26,9 @@ def test_upgrade_creates_every_table_and_downgrade_removes_them(db_url: str) -> 
         schema.downgrade(engine, "0001_library")
         assert tables(engine) == LIBRARY_TABLES
         schema.downgrade(engine, "base")
-        assert tables(engine) == set()
+        # The v2 tables are the user's library (the v2 app's): never dropped.
+        assert tables(engine) == V2_TABLES
+        assert schema.current_revision(engine) is None
         schema.ensure_current(engine)
         assert tables(engine) == LIBRARY_TABLES | WORKFLOW_TABLES
     finally:
@@ -56,11 +51,15 @@ def test_models_columns_match_the_v2_contract(engine: Engine) -> None:
     }
 
 
-def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(sqlite_url: str) -> None:
+def test_sqlite_connections_keep_the_journal_use_foreign_keys_and_busy_timeout(
+    sqlite_url: str,
+) -> None:
     engine = make_engine(sqlite_url)
     try:
+        schema.upgrade(engine)
         with engine.connect() as conn:
-            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            # The file keeps the v2 app's rollback journal: the project never switches it.
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "delete"
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
     finally:

@@ -74,7 +74,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baseline]:
     tree = snapshot_tree(lib.root)
     clean_dir = root / "clean"
     code = run_cli(legacy_args(lib), clean_dir)
-    clean = snapshot_library(clean_dir, f"sqlite:///{clean_dir}/library.sqlite3")
+    clean = snapshot_library(clean_dir, f"sqlite:///{clean_dir}/hikaze_model_manager.db")
     names = count_checkpoints(lib, root / "counted")
     yield Baseline(lib, tree, clean, code, names)
     assert snapshot_tree(lib.root) == tree, "the legacy library was modified"
@@ -117,7 +117,7 @@ def test_kill_nine_anywhere_then_resume_gives_the_clean_library(
         assert code == -9, f"checkpoint {n} ({baseline.checkpoints[n - 1]}) did not kill"
         landed.add(baseline.checkpoints[n - 1])
         final = resume_until_done(legacy_args(baseline.lib), data)
-        snap = snapshot_library(data, f"sqlite:///{data}/library.sqlite3")
+        snap = snapshot_library(data, f"sqlite:///{data}/hikaze_model_manager.db")
         if final != baseline.clean_code:
             failures.append(f"kill at {n}: exit {final}")
         if snap != baseline.clean:

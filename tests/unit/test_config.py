@@ -15,7 +15,9 @@ def test_defaults_put_the_sqlite_library_inside_the_data_dir(
     monkeypatch.setenv("MODEL_MIGRATE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("MODEL_MIGRATE_DATABASE_URL", raising=False)
     settings = Settings()
-    assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve()}/library.sqlite3"
+    assert (
+        settings.resolved_database_url == f"sqlite:///{tmp_path.resolve()}/hikaze_model_manager.db"
+    )
     assert settings.images_dir == tmp_path / "images"
     assert settings.pending_images_dir == tmp_path / "images" / "pending"
 

@@ -59,3 +59,30 @@ class HashError(MigrationError):
     """A model file could not be hashed (missing, or changed while being hashed)."""
 
     code = "source_missing"
+
+
+class LibrarySchemaError(InvalidInputError):
+    """The library database is not a v2 library of the expected shape; nothing was written."""
+
+    code = "library_schema_mismatch"
+
+
+class NewerLibraryError(InvalidInputError):
+    """The library database was made by a newer program (schema version or revision)."""
+
+    code = "library_schema_newer"
+
+
+class LibrarySettingError(InvalidInputError):
+    """A setting naming the library (data dir, database URL) cannot be used as given."""
+
+    code = "library_setting_invalid"
+
+
+class LibraryDatabaseError(MigrationError):
+    """The library database cannot be opened, read or written (corrupt, unreachable, read-only).
+
+    An environment failure, not bad input.
+    """
+
+    code = "library_db_unavailable"

@@ -26,6 +26,7 @@ from backend.database.models import (
     PendingModelTag,
     Tag,
 )
+from backend.database.v2schema import UNTYPED
 
 # Core tables for the hot paths: statements on them skip the ORM's per-statement processing.
 MODELS = cast(Table, Model.__table__)
@@ -34,7 +35,9 @@ MODEL_TAGS = cast(Table, ModelTag.__table__)
 PENDING_TAGS = cast(Table, PendingModelTag.__table__)
 
 
-_MODEL_META = select(MODELS.c.meta_json).where(MODELS.c.sha256 == bindparam("sha"))
+_MODEL_META = select(func.coalesce(MODELS.c.meta_json, "{}")).where(
+    MODELS.c.sha256 == bindparam("sha")
+)
 _SET_META = update(MODELS).where(MODELS.c.sha256 == bindparam("sha"))
 PENDING = cast(Table, PendingImport.__table__)
 _PENDING_BY_ID = select(PENDING).where(PENDING.c.id == bindparam("id"))
@@ -101,11 +104,11 @@ class LibraryRepository:
         return ModelRecord(
             sha256=row.sha256,
             path=row.path,
-            name=row.name,
-            type=row.type,
+            name=row.name or "",
+            type=row.type or UNTYPED,
             size_bytes=row.size_bytes,
-            created_at=row.created_at,
-            meta=stored_meta(MetaJson, row.meta_json),
+            created_at=row.created_at or 0,
+            meta=stored_meta(MetaJson, row.meta_json or "{}"),
             tags=self.model_tags(sha256),
         )
 
@@ -302,7 +305,7 @@ class LibraryRepository:
         """File names of every original referenced by a pending row."""
         names: set[str] = set()
         for meta_json in self.session.scalars(select(PendingImport.meta_json)):
-            names.update(stored_meta(PendingMetaJson, meta_json).images)
+            names.update(stored_meta(PendingMetaJson, meta_json or "{}").images)
         return names
 
     def _pending_record(self, row: PendingImport) -> PendingModelRecord:
@@ -311,15 +314,17 @@ class LibraryRepository:
 
 
 def _pending_from(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRecord:
-    """The record of a pending row (its column values) and its sorted tag names."""
+    """The record of a pending row (its column values) and its sorted tag names.
+
+    Columns the v2 app may leave NULL are read as empty values."""
     return PendingModelRecord(
         id=values["id"],
         path=values["path"],
         sha256=values["sha256"],
-        name=values["name"],
-        type=values["type"],
+        name=values["name"] or "",
+        type=values["type"] or UNTYPED,
         size_bytes=values["size_bytes"],
-        created_at=values["created_at"],
-        meta=stored_meta(PendingMetaJson, values["meta_json"]),
+        created_at=values["created_at"] or 0,
+        meta=stored_meta(PendingMetaJson, values["meta_json"] or "{}"),
         tags=tags,
     )

@@ -60,7 +60,7 @@ from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.steps.legacy import LEGACY, legacy_steps
 from backend.database.migration.steps.promotion import PROMOTION, promotion_steps
 from backend.database.migration.workers import run_with_workers
-from backend.database.session import make_engine, make_session_factory, writer
+from backend.database.session import make_session_factory, writer
 from workflows.driver import Driver, ItemReport
 from workflows.errors import InvalidTransition, NotFound
 from workflows.records import RunInfo, RunStatus, WorkItem
@@ -74,9 +74,7 @@ class MigrationService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(settings.resolved_database_url)
-        schema.ensure_current(self.engine)
+        self.engine = schema.open_library(settings)
         self.sessions = make_session_factory(self.engine)
         self.write_sessions = make_session_factory(writer(self.engine))
         self.store = WorkflowStore(self.engine)

@@ -1,4 +1,4 @@
-"""v2 library tables and the hash cache.
+"""v2 library tables (the v2 app's own DDL) and the hash cache.
 
 Revision ID: 0001_library
 Revises:
@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from backend.database.v2schema import META_ROWS, V2_DDL
+
 revision = "0001_library"
 down_revision = None
 branch_labels = None
@@ -17,29 +19,53 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create the v2 library tables."""
+    """Create the v2 library tables (the v2 app's DDL; no-ops where they exist) and ours.
+
+    On SQLite the v2 tables are made by the v2 app's own ``CREATE … IF NOT EXISTS`` statements,
+    so a library the v2 app created (checked beforehand by ``v2schema.check_adoptable``) is
+    left exactly as it is and a new one is the file the v2 app would have made.
+    """
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for statement in V2_DDL:
+            op.execute(statement)
+    elif not sa.inspect(bind).has_table("models"):
+        _create_v2_tables()
+    for statement in META_ROWS:
+        op.execute(statement)
+    op.create_table(
+        "hash_cache",
+        sa.Column("path", sa.Text(), primary_key=True),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("mtime_ns", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("hashed_at", sa.Float(), nullable=False),
+    )
+
+
+def _create_v2_tables() -> None:
+    """The v2 tables on a server database: the same columns, 64-bit integers."""
     op.create_table(
         "models",
-        sa.Column("sha256", sa.String(64), primary_key=True),
+        sa.Column("sha256", sa.Text(), primary_key=True),
         sa.Column("path", sa.Text(), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("type", sa.String(32), nullable=False),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("meta_json", sa.Text(), nullable=False),
+        sa.Column("name", sa.Text()),
+        sa.Column("type", sa.Text()),
+        sa.Column("size_bytes", sa.BigInteger()),
+        sa.Column("created_at", sa.BigInteger()),
+        sa.Column("meta_json", sa.Text()),
     )
-    op.create_index("ix_models_path", "models", ["path"])
+    op.create_index("idx_models_path", "models", ["path"])
     op.create_table(
         "tags",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("name", sa.Text(), nullable=False, unique=True),
-        sqlite_autoincrement=True,
     )
     op.create_table(
         "model_tags",
         sa.Column(
             "model_hash",
-            sa.String(64),
+            sa.Text(),
             sa.ForeignKey("models.sha256", ondelete="CASCADE"),
             primary_key=True,
         ),
@@ -51,13 +77,12 @@ def upgrade() -> None:
         "pending_import",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("path", sa.Text(), nullable=False, unique=True),
-        sa.Column("sha256", sa.String(64), nullable=True),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("type", sa.String(32), nullable=False),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("meta_json", sa.Text(), nullable=False),
-        sqlite_autoincrement=True,
+        sa.Column("sha256", sa.Text()),
+        sa.Column("name", sa.Text()),
+        sa.Column("type", sa.Text()),
+        sa.Column("size_bytes", sa.BigInteger()),
+        sa.Column("created_at", sa.BigInteger()),
+        sa.Column("meta_json", sa.Text()),
     )
     op.create_table(
         "pending_model_tags",
@@ -73,29 +98,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "db_meta",
-        sa.Column("key", sa.String(128), primary_key=True),
-        sa.Column("value", sa.Text(), nullable=False),
-    )
-    op.create_table(
-        "hash_cache",
-        sa.Column("path", sa.Text(), primary_key=True),
-        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
-        sa.Column("mtime_ns", sa.BigInteger(), nullable=False),
-        sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("hashed_at", sa.Float(), nullable=False),
+        sa.Column("key", sa.Text(), primary_key=True),
+        sa.Column("value", sa.Text()),
     )
 
 
 def downgrade() -> None:
-    """Drop the v2 library tables."""
-    for table in (
-        "hash_cache",
-        "db_meta",
-        "pending_model_tags",
-        "pending_import",
-        "model_tags",
-        "tags",
-    ):
-        op.drop_table(table)
-    op.drop_index("ix_models_path", table_name="models")
-    op.drop_table("models")
+    """Drop this project's table; the v2 tables (and the user's library in them) stay."""
+    op.drop_table("hash_cache")

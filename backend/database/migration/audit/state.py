@@ -23,6 +23,7 @@ from backend.database.migration.conflicts import WRITING_STRATEGIES
 from backend.database.migration.records import MetaJson, PendingMetaJson, normalize_tag
 from backend.database.migration.steps.promotion import PROMOTION
 from backend.database.models import Model, ModelTag, PendingImport, PendingModelTag, Tag
+from backend.database.v2schema import UNTYPED
 from workflows.machine import WORKING
 from workflows.tables import MigrationEvent, MigrationItem
 
@@ -157,9 +158,9 @@ def _item(r: Sequence[Any]) -> ItemRow:
     return ItemRow(*r)
 
 
-def _parse(model: type[MetaJson] | type[PendingMetaJson], text: str) -> Any:
+def _parse(model: type[MetaJson] | type[PendingMetaJson], text: str | None) -> Any:
     try:
-        return model.model_validate_json(text)
+        return model.model_validate_json(text or "{}")
     except ValidationError:
         return None
 
@@ -265,7 +266,10 @@ class LibraryState:
         out: dict[Any, Target] = {}
         for chunk in _chunks(keys):
             for r in self.session.execute(select(*columns).where(columns[0].in_(chunk))):
-                out[r[0]] = Target(r[0], r[1], r[2], r[3], r[4], r[5], _parse(meta, r[6]))
+                # Columns the v2 app may leave NULL are read as empty values.
+                out[r[0]] = Target(
+                    r[0], r[1], r[2] or "", r[3] or UNTYPED, r[4], r[5] or 0, _parse(meta, r[6])
+                )
             for key, tag in self.session.execute(links.where(link_key.in_(chunk))):
                 if key in out:
                     out[key].tags.add(normalize_tag(tag))
