@@ -57,6 +57,15 @@ META_ROWS = (
 )
 """The ``db_meta`` rows the v2 app writes at start-up when they are missing."""
 
+RAISE_TAGS_ID_MAX = (
+    "INSERT INTO db_meta (key, value) "
+    "SELECT 'tags_id_max', CAST(MAX(id) AS TEXT) FROM tags WHERE 1 = 1 "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+    "WHERE db_meta.value IS NULL "
+    "OR CAST(db_meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)"
+)
+"""Keeps ``db_meta.tags_id_max`` ≥ ``MAX(tags.id)``, as the v2 app does when it adds a tag."""
+
 UNTYPED = "other"
 """What a model without a type is read as (the v2 app shows both under "others")."""
 

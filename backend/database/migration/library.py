@@ -6,7 +6,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Column, Insert, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    Insert,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -26,7 +37,7 @@ from backend.database.models import (
     PendingModelTag,
     Tag,
 )
-from backend.database.v2schema import UNTYPED
+from backend.database.v2schema import RAISE_TAGS_ID_MAX, UNTYPED
 
 # Core tables for the hot paths: statements on them skip the ORM's per-statement processing.
 MODELS = cast(Table, Model.__table__)
@@ -52,6 +63,7 @@ _SET_PENDING_SHA = (
 )
 _DELETE_PENDING_TAGS = delete(PENDING_TAGS).where(PENDING_TAGS.c.model_id == bindparam("pid"))
 _DELETE_PENDING = delete(PENDING).where(PENDING.c.id == bindparam("pid"))
+_RAISE_TAGS_ID_MAX = text(RAISE_TAGS_ID_MAX)
 _TAG_ID = select(bindparam("sha"), TAGS.c.id).where(TAGS.c.name == bindparam("name"))
 
 
@@ -82,10 +94,12 @@ def _ignore_links(dialect: str) -> Insert:
 
 def _insert_ignore(session: Session, table: Table, rows: list[dict[str, object]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL, one cached statement for
-    every row."""
+    every row. New tags raise ``db_meta.tags_id_max`` in the same transaction."""
     if rows:
         conn = session.connection()
-        conn.execute(_ignore(conn.dialect.name, table), rows)
+        inserted = conn.execute(_ignore(conn.dialect.name, table), rows).rowcount
+        if table is TAGS and inserted != 0:  # psycopg reports -1: unknown, so raise it
+            conn.execute(_RAISE_TAGS_ID_MAX)
 
 
 class LibraryRepository:
