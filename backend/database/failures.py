@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -70,3 +71,39 @@ def library_errors(engine: Engine) -> Iterator[None]:
         yield
     except DBAPIError as exc:
         raise translate(engine, exc) from exc
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a library file that is not SQLite, or is shorter than its header says (truncated).
+
+    Reads the 100-byte header only. A missing or empty file is fine (a new library).
+    """
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise LibraryDatabaseError(
+            f"library database {path} cannot be read ({exc.strerror}): check its permissions"
+        ) from exc
+    where = f"library database {path}"
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise LibraryDatabaseError(_sqlite_message(where, "file is not a database"))
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    header_valid = header[24:28] == header[92:96]
+    rollback_journal = header[18] == 1
+    hot_journal = Path(f"{path}-journal").exists()
+    if rollback_journal and header_valid and not hot_journal and pages * page_size > size:
+        raise LibraryDatabaseError(
+            f"{where} is truncated ({size} bytes, its header says {pages * page_size}): "
+            "restore it from DATA_DIR/backups/ or move it away to start a new library"
+        )

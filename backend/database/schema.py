@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from backend.config import Settings
 from backend.database import v2schema
-from backend.database.failures import URL_SETTING, describe, library_errors
+from backend.database.failures import URL_SETTING, check_sqlite_file, describe, library_errors
 from backend.database.migration.errors import LibrarySettingError, NewerLibraryError
 from backend.database.session import is_sqlite, make_engine, writer
 
@@ -151,11 +151,16 @@ def open_library(settings: Settings) -> Engine:
     try:
         engine = make_engine(url)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        # The URL itself is not echoed: it may hold a password.
+        missing = isinstance(exc, NoSuchModuleError | ImportError)
+        why = "names no installed driver" if missing else "cannot be parsed"
         raise LibrarySettingError(
-            f"{URL_SETTING} is not a usable database URL ({exc}): use "
-            "sqlite:////path/to/file.db or postgresql+psycopg://user@host/dbname"
+            f"{URL_SETTING} {why}: use sqlite:////path/to/file.db or "
+            "postgresql+psycopg://user@host/dbname"
         ) from exc
     try:
+        if engine.dialect.name == "sqlite" and engine.url.database:
+            check_sqlite_file(Path(engine.url.database))
         ensure_current(engine)
     except BaseException:
         engine.dispose()
