@@ -59,6 +59,27 @@ def db_upgrade(ctx: click.Context) -> None:
         console.print(f"library schema is current: {service.settings.resolved_database_url}")
 
 
+@main.command("export-v2")
+@click.argument("v2_data_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def export_v2(ctx: click.Context, v2_data_dir: Path, as_json: bool) -> None:
+    """Write the library (e.g. on PostgreSQL) into the v2 app's SQLite file in V2_DATA_DIR."""
+    with service_for(ctx) as service:
+        result = service.export_v2(v2_data_dir)
+    if as_json:
+        emit(result, True)
+        return
+    console.print(
+        f"exported into {result.target}: {result.models_added} models added "
+        f"({result.models_kept} already there, kept), {result.pending_added} pending added "
+        f"({result.pending_kept} kept), {result.tags_added} tags added, "
+        f"{result.files_copied} image files copied"
+    )
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/yellow]: {warning}")
+
+
 @main.command()
 @click.argument("legacy_db", type=click.Path(path_type=Path))
 @click.argument("images_dir", type=click.Path(path_type=Path))

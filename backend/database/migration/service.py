@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.config import Settings
-from backend.database import schema
+from backend.database import export, schema
+from backend.database.export import ExportResult
 from backend.database.migration import pending_files
 from backend.database.migration import promotion as promotion_service
 from backend.database.migration.audit.records import AuditReport
@@ -99,6 +100,10 @@ class MigrationService:
     def scratch_dir(self) -> Path:
         """Where private snapshots of a legacy DB are read from (``DATA_DIR/tmp``)."""
         return self.settings.data_dir / "tmp"
+
+    def export_v2(self, v2_data_dir: Path) -> ExportResult:
+        """Write this library's models, tags and pending rows into the v2 file there."""
+        return export.export_v2(self.engine, self.settings, v2_data_dir)
 
     def close(self) -> None:
         """Close legacy readers and the engine's connections."""
