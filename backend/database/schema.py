@@ -9,7 +9,8 @@ app's schema (see :mod:`backend.database.v2schema`); otherwise nothing is writte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,13 +19,18 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from backend.config import Settings
 from backend.database import v2schema
 from backend.database.failures import URL_SETTING, check_sqlite_file, describe, library_errors
-from backend.database.migration.errors import LibrarySettingError, NewerLibraryError
+from backend.database.migration.backup import backup_sqlite, sqlite_path
+from backend.database.migration.errors import (
+    LibraryDatabaseError,
+    LibrarySettingError,
+    NewerLibraryError,
+)
 from backend.database.session import is_sqlite, make_engine, writer
 
 _ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
@@ -113,10 +119,12 @@ def downgrade(engine: Engine, revision: str) -> None:
         _run(conn, "downgrade", revision)
 
 
-def ensure_current(engine: Engine) -> None:
+def ensure_current(engine: Engine, before_write: Callable[[], object] | None = None) -> None:
     """Refuse a database this program must not write; upgrade it when behind.
 
     Reads only when the database is current, so read-only commands work on a read-only file.
+    ``before_write`` runs (under the schema lock) before a database that has tables is
+    adopted or upgraded — the place to back it up.
     """
     where = describe(engine)
     head = head_revision()
@@ -126,6 +134,8 @@ def ensure_current(engine: Engine) -> None:
         return
     with library_errors(engine), _locked(engine) as conn:
         if _check(conn, where) != head:
+            if before_write is not None and inspect(conn).get_table_names():
+                before_write()
             _run(conn, "upgrade", "head")
 
 
@@ -144,6 +154,19 @@ def _prepare_data_dir(data_dir: Path) -> None:
         ) from exc
 
 
+def _backup(db_file: Path, settings: Settings) -> Callable[[], object]:
+    def backup() -> Path:
+        try:
+            return backup_sqlite(db_file, settings.backups_dir, "before-schema")
+        except (OSError, sqlite3.Error) as exc:
+            raise LibraryDatabaseError(
+                f"cannot back up {db_file} to {settings.backups_dir} before changing its "
+                f"schema ({exc}): free some space or fix the folder's permissions"
+            ) from exc
+
+    return backup
+
+
 def open_library(settings: Settings) -> Engine:
     """The library engine named by the settings, its schema refused, adopted or current."""
     _prepare_data_dir(settings.data_dir)
@@ -159,9 +182,10 @@ def open_library(settings: Settings) -> Engine:
             "postgresql+psycopg://user@host/dbname"
         ) from exc
     try:
-        if engine.dialect.name == "sqlite" and engine.url.database:
-            check_sqlite_file(Path(engine.url.database))
-        ensure_current(engine)
+        db_file = sqlite_path(engine)
+        if db_file is not None:
+            check_sqlite_file(db_file)
+        ensure_current(engine, None if db_file is None else _backup(db_file, settings))
     except BaseException:
         engine.dispose()
         raise
