@@ -3,6 +3,7 @@
 # Run:   see README ("Docker"): the token is required because the server binds 0.0.0.0.
 FROM python:3.11-slim
 
+# /data is the v2 app's data folder (its hikaze_model_manager.db and images/): mount it there.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
