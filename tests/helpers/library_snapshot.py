@@ -1,10 +1,11 @@
 """Snapshots of a v2 library (rows and image files), and of a legacy tree, for comparisons.
 
 ``snapshot_library`` captures everything a user can see of a library: models (meta_json parsed),
-tags by name, model tags by (sha256, tag name), pending rows by path with their tags, db_meta,
-and every file under ``<data>/images`` with the SHA-256 of its bytes. Workflow tables, the hash
-cache and surrogate ids (tag ids, pending ids) are left out, so a crashed-and-resumed run, a
-two-worker run and a clean run of the same input compare equal.
+tags by name, model tags by (sha256, tag name), pending rows by path with their tags, db_meta
+(``tags_id_max`` as whether it covers every tag id), and every file under ``<data>/images``
+with the SHA-256 of its bytes. Workflow tables, the hash cache and surrogate ids (tag ids,
+pending ids) are left out, so a crashed-and-resumed run, a two-worker run and a clean run of
+the same input compare equal.
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ class LibrarySnapshot:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _meta_value(key: str, value: Any, top_tag_id: int) -> str:
+    """``tags_id_max`` is a tag id (a surrogate): kept as whether it covers every tag id."""
+    if key != "tags_id_max":
+        return str(value)
+    return ">= MAX(tags.id)" if int(value) >= top_tag_id else f"{value} < MAX(tags.id)"
 
 
 def _sha_file(path: Path) -> str:
@@ -135,8 +143,10 @@ def snapshot_library(data_dir: Path, database_url: str) -> LibrarySnapshot:
                     )
                 )
             ]
+            top = int(conn.scalar(text("SELECT COALESCE(MAX(id), 0) FROM tags")) or 0)
             db_meta = sorted(
-                (str(k), str(v)) for k, v in conn.execute(text("SELECT key, value FROM db_meta"))
+                (str(k), _meta_value(str(k), v, top))
+                for k, v in conn.execute(text("SELECT key, value FROM db_meta"))
             )
     finally:
         engine.dispose()
