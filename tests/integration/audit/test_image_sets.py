@@ -57,7 +57,7 @@ class Library:
             service.close()
 
     def sql(self, statement: str, **params: object) -> None:
-        engine = create_engine(f"sqlite:///{self.data / 'library.sqlite3'}")
+        engine = create_engine(f"sqlite:///{self.data / 'hikaze_model_manager.db'}")
         try:
             with engine.begin() as conn:
                 conn.execute(text(statement), params)
