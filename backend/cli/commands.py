@@ -1,17 +1,20 @@
 """``model-migrate``: the command line. Every command calls MigrationService and nothing else.
 
-Exit codes: 0 done, 3 done with conflicts or failures left, 2 bad input, 1 unexpected error.
+Exit codes: 0 done, 3 done with conflicts or failures left, 2 bad input or settings, 1 the
+environment (disk full, read-only, locked, corrupt) or an unexpected error, 130 / 143 stopped
+by SIGINT / SIGTERM (with the command that resumes).
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from backend.cli.context import console, emit, service_for
+from backend.cli.context import GuardedGroup, console, emit, fail, resume_with, service_for
 from backend.cli.exits import ExitCode
 from backend.cli.output import (
     ProgressReporter,
@@ -21,9 +24,9 @@ from backend.cli.output import (
     print_promotion,
     print_status,
 )
+from backend.cli.signals import set_title
 from backend.cli.verify import verify
 from backend.config import Settings
-from backend.database.migration.errors import MigrationError
 from backend.database.migration.results import RunStatusRecord
 from backend.database.migration.service import MigrationService
 
@@ -39,10 +42,12 @@ def _progress(as_json: bool, total: int) -> ProgressReporter:
     return ProgressReporter(console, total, enabled=not as_json and console.is_terminal)
 
 
-@click.group()
+@click.group(cls=GuardedGroup)
+@click.option("--debug", is_flag=True, help="Show the traceback of an error as well.")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, debug: bool) -> None:
     """Move a legacy v1 model library into the v2 library, resumably, one model at a time."""
+    del debug  # read by GuardedGroup when a command fails
     ctx.obj = Settings()
 
 
@@ -113,6 +118,7 @@ def legacy(
     as_json: bool,
 ) -> None:
     """Stage 1: migrate a legacy library (resumes the run if it already exists)."""
+    resume_with(ctx)
     with service_for(ctx) as service:
         run = service.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
         if not as_json:
@@ -131,6 +137,7 @@ def _drive(
     batch_size: int | None,
     as_json: bool,
 ) -> RunStatusRecord:
+    resume_with(click.get_current_context(), f"model-migrate worker --run {run_id}")
     before = service.run_status(run_id)
     with _progress(as_json, before.total) as reporter:
         status = service.run_until_done(
@@ -161,13 +168,22 @@ def promote(
     """Stage 2: hash pending models and promote them into the library."""
     if promote_all == bool(ids):
         raise click.UsageError("give either --all or one or more --id")
+    resume_with(ctx)
     with service_for(ctx) as service:
         result = service.promote_batch(
             None if promote_all else list(ids), strategy, workers=workers
         )
     if as_json:
         emit(result, True)
-    else:
+    elif result.run_id is None and not result.failed:
+        console.print("no pending models to promote")
+    if result.run_id is None:
+        # Nothing could be promoted: every id named is unknown (or there was nothing to do).
+        reasons = "; ".join(str(entry.error) for entry in result.failed)
+        if reasons:
+            fail(reasons, ExitCode.BAD_INPUT)
+        sys.exit(ExitCode.OK)
+    if not as_json:
         print_promotion(Console(), result)
     sys.exit(ExitCode.LEFT_OVER if result.conflict or result.failed else ExitCode.OK)
 
@@ -302,6 +318,8 @@ def worker(
     ctx: click.Context, run_id: int | None, once: bool, batch_size: int | None, quiet: bool
 ) -> None:
     """Process claimable items from the shared library database."""
+    set_title()
+    resume_with(ctx, quiet=quiet)
     with service_for(ctx) as service:
         handled = service.work(run_id, once=once, batch_size=batch_size)
     if not quiet:
@@ -341,22 +359,24 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     settings: Settings = ctx.obj
     if not is_loopback(host) and not settings.api_token:
-        console.print(
-            f"[red]error[/red]: refusing to serve on non-loopback address {host}: "
-            "set MODEL_MIGRATE_API_TOKEN so every request needs a Bearer token"
+        fail(
+            f"refusing to serve on non-loopback address {host}: "
+            "set MODEL_MIGRATE_API_TOKEN so every request needs a Bearer token",
+            ExitCode.BAD_INPUT,
         )
-        sys.exit(ExitCode.BAD_INPUT)
     hosts = [*(settings.allowed_hosts or []), host]
     settings = settings.model_copy(update={"allowed_hosts": hosts})
+    app = create_app(settings)
+    console.print(f"serving on http://{host}:{port} (data dir {settings.data_dir})", soft_wrap=True)
     try:
-        app = create_app(settings)
-    except MigrationError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(ExitCode.BAD_INPUT)
-    console.print(f"serving on http://{host}:{port} (data dir {settings.data_dir})")
-    # Above the app's 1 MiB cap, so oversized bodies get the app's JSON 413; waitress answers
-    # (in plain text) only past this outer limit. Connection limits: backend/server/serving.py.
-    waitress.serve(app, host=host, port=port, **waitress_options(16 * MAX_BODY_BYTES))
+        # Above the app's 1 MiB cap, so oversized bodies get the app's JSON 413; waitress
+        # answers (in plain text) only past this outer limit. Connection limits:
+        # backend/server/serving.py.
+        waitress.serve(app, host=host, port=port, **waitress_options(16 * MAX_BODY_BYTES))
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        fail(f"cannot listen on {host}:{port} ({exc.strerror}): stop what uses it or choose --port")
 
 
 main.add_command(verify)

@@ -1,23 +1,81 @@
-"""What every command shares: the stderr console, the service built from settings, JSON output."""
+"""What every command shares: the stderr console, the service built from settings, JSON output,
+and one place that turns what escapes a command into one line and an exit code."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
 from backend.cli.exits import ExitCode
+from backend.cli.failures import describe
+from backend.cli.signals import HANDLED, Interrupted, install
 from backend.config import Settings
 from backend.database.migration.errors import MigrationError
 from backend.database.migration.service import MigrationService
 
 console = Console(stderr=True)
+
+
+def fail(message: str, code: int = ExitCode.ERROR) -> NoReturn:
+    """Print ``error: message`` on one line (no markup, no wrapping) and exit with ``code``."""
+    console.print(Text.assemble(("error", "red"), f": {message}"), soft_wrap=True)
+    sys.exit(code)
+
+
+def resume_with(ctx: click.Context, command: str | None = None, *, quiet: bool = False) -> None:
+    """Remember the command that resumes this one if a signal stops it (first one wins);
+    ``None`` means the command line as typed. ``quiet`` prints nothing when stopped."""
+    ctx.meta.setdefault("resume", command or shlex.join(["model-migrate", *sys.argv[1:]]))
+    ctx.meta["quiet"] = quiet
+
+
+class GuardedGroup(click.Group):
+    """A group whose commands never end in a traceback (unless ``--debug``).
+
+    SIGINT / SIGTERM stop the command (its ``finally`` blocks release leases and stop worker
+    processes), print how to resume and exit 130 / 143; any other error is one line from
+    :func:`backend.cli.failures.describe` with exit 2 (input, settings) or 1 (environment).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command with the signal handlers installed, mapping what escapes it."""
+        previous = {sig: signal.getsignal(sig) for sig in HANDLED}
+        install()
+        try:
+            return super().invoke(ctx)
+        except Interrupted as exc:
+            _stopped(ctx, exc)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                console.print_exception()
+            code, message = describe(exc)
+            fail(message, code)
+        finally:
+            for sig, handler in previous.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+
+
+def _stopped(ctx: click.Context, exc: Interrupted) -> NoReturn:
+    if not ctx.meta.get("quiet"):
+        line = f"stopped by {exc}: claimed items were released"
+        resume = ctx.meta.get("resume")
+        if resume:
+            line += f"; resume with: {resume}"
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    sys.exit(exc.exit_code)
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -31,15 +89,18 @@ def service_for(ctx: click.Context) -> Iterator[MigrationService]:
     try:
         service = MigrationService(settings_of(ctx))
     except MigrationError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(ExitCode.BAD_INPUT)
+        fail(*_line(exc))
     try:
         yield service
     except MigrationError as exc:
-        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-        sys.exit(ExitCode.BAD_INPUT)
+        fail(*_line(exc))
     finally:
         service.close()
+
+
+def _line(exc: Exception) -> tuple[str, int]:
+    code, message = describe(exc)
+    return message, code
 
 
 def emit(data: BaseModel | list[Any] | dict[str, Any], as_json: bool) -> None:
