@@ -1,0 +1,50 @@
+"""SIGINT and SIGTERM: stop the command where it is, let every ``finally`` release its leases.
+
+``install`` turns the first SIGINT or SIGTERM into :class:`Interrupted` (a ``BaseException``,
+like ``KeyboardInterrupt``, so no ``except Exception`` swallows it) and ignores further ones
+while the command cleans up. The CLI then prints how to resume and exits ``128 + signal``.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+TITLE = "model-migrate"
+
+
+class Interrupted(BaseException):
+    """The process got SIGINT or SIGTERM; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell convention: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    for sig in HANDLED:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Raise :class:`Interrupted` on the first SIGINT or SIGTERM (main thread only)."""
+    for sig in HANDLED:
+        signal.signal(sig, _interrupt)
+
+
+def set_title(title: str = TITLE) -> None:
+    """Name this process ``title`` in ``ps`` / ``top`` (Linux ``comm``; a no-op elsewhere)."""
+    comm = Path("/proc/self/comm")
+    try:
+        if comm.read_text(encoding="utf-8").strip() != title[:15]:
+            comm.write_text(title[:15], encoding="utf-8")
+    except OSError:
+        return
