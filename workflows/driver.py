@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from workflows import clock
 from workflows.errors import InvalidTransition, LeaseLost, StepError, TransientError
 from workflows.fence import Fired, lock_fences, write_fired
+from workflows.keeper import LeaseKeeper
 from workflows.machine import WORKING, fire
 from workflows.owner import make_owner
 from workflows.records import RunStatus, WorkItem
@@ -56,7 +58,7 @@ class Grouped:
         return self.fallback(session, item)
 
 
-_TRANSIENT_DB_WORDS = ("locked", "busy", "deadlock", "serializ")
+_TRANSIENT_DB_WORDS = ("locked", "busy", "deadlock", "serializ", "disk is full")
 WAIT_FOR_OTHERS_SECONDS = 0.5
 MIN_WAIT_SECONDS = 0.02
 
@@ -75,14 +77,23 @@ class ItemReport:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether an error should be retried later rather than fail the item."""
+    """Whether an error should be retried later rather than fail the item.
+
+    I/O errors (a full or busy disk) are, except a missing file; so is a database that is
+    locked, busy or full, whether SQLAlchemy or ``sqlite3`` raised it, and also when another
+    error was raised from it (a reader wrapping ``database is locked``, for example).
+    """
     if isinstance(exc, TransientError):
         return True
     if isinstance(exc, OSError):
         return not isinstance(exc, FileNotFoundError)
-    if isinstance(exc, OperationalError):
-        text = str(exc).lower()
-        return any(word in text for word in _TRANSIENT_DB_WORDS)
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (OperationalError, sqlite3.OperationalError)):
+            text = str(cause).lower()
+            if any(word in text for word in _TRANSIENT_DB_WORDS):
+                return True
+        cause = cause.__cause__
     return False
 
 
@@ -122,7 +133,10 @@ class Driver:
     ``1 ± jitter``. ``group_commits`` (default, faster) commits the prepared items of a round
     in one write transaction, flushed early once preparing has taken ``group_seconds`` so a
     crash redoes at most that much work; ``group_commits=False`` commits item by item.
-    ``sleep`` and ``rng`` are injectable for tests. One driver serves one thread.
+    While a batch runs, a background thread extends the driver's leases every
+    ``heartbeat_seconds`` (``lease_seconds / 3`` by default), so a step longer than the lease
+    (hashing a huge file) keeps its items. ``sleep`` and ``rng`` are injectable for tests.
+    One driver serves one thread.
     """
 
     def __init__(
@@ -139,6 +153,7 @@ class Driver:
         rng: random.Random | None = None,
         group_commits: bool = True,
         group_seconds: float = 1.0,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self.store = WorkflowStore(engine)
         self.steps = steps
@@ -151,6 +166,7 @@ class Driver:
         self.rng = rng or random.Random()
         self.group_commits = group_commits
         self.group_seconds = group_seconds
+        self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
         self._last_heartbeat = 0.0
 
     # --- one batch --------------------------------------------------------------------------
@@ -158,7 +174,11 @@ class Driver:
     def advance(self, run_id: int | None, batch_size: int) -> list[ItemReport]:
         """Claim up to ``batch_size`` items and move each as far as its steps go."""
         self.store.reclaim_dead()
-        claimed = self.store.claim(run_id, self.owner, batch_size, self.lease_seconds)
+        try:
+            claimed = self.store.claim(run_id, self.owner, batch_size, self.lease_seconds)
+        except BaseException:
+            self.store.release(self.owner)  # stopped after the claim committed: drop it
+            raise
         suspects = [item for item in claimed if item.crashes > 0]
         if suspects:
             # An item held by a crashed driver runs alone, so a crash it causes again is
@@ -173,10 +193,11 @@ class Driver:
         self._last_heartbeat = clock.now()
         active = claimed
         try:
-            while active:
-                active = self._round(active, reports)
-                if active:
-                    self._heartbeat()
+            with LeaseKeeper(self.store, self.owner, self.lease_seconds, self.heartbeat_seconds):
+                while active:
+                    active = self._round(active, reports)
+                    if active:
+                        self._heartbeat()
         finally:
             self.store.release(self.owner)
         return list(reports.values())
