@@ -323,7 +323,9 @@ class WorkflowStore(StoreReads):
             raise NotFound(f"no migration item {item_id}")
         return item_from_row(row)
 
-    def _retry(self, conn: Connection, item: WorkItem) -> None:
+    def _retry(
+        self, conn: Connection, item: WorkItem, detail: dict[str, Any] | None = None
+    ) -> None:
         from_state, to_state = fire(item, "retry")
         item.attempts = 0
         item.crashes = 0
@@ -334,6 +336,7 @@ class WorkflowStore(StoreReads):
             from_state,
             to_state,
             owner=None,
+            detail=detail,
             next_attempt_at=0.0,
             keep_lease=False,
         )
@@ -346,18 +349,24 @@ class WorkflowStore(StoreReads):
             self._retry(conn, item)
         return item
 
-    def retry_run(self, run_id: int) -> list[int]:
-        """Retry every failed item of a run; their ids."""
+    def retry_run(
+        self,
+        run_id: int,
+        *,
+        error_codes: Iterable[str] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> list[int]:
+        """Retry the failed items of a run (only those whose last error has one of
+        ``error_codes`` when given; ``detail`` goes on each ``retry`` event); their ids."""
+        query = select(ITEMS.c.id).where(
+            ITEMS.c.run_id == run_id, ITEMS.c.status == State.failed.value
+        )
+        if error_codes is not None:
+            query = query.where(ITEMS.c.last_error_code.in_(list(error_codes)))
         with self._write() as conn:
-            ids = list(
-                conn.execute(
-                    select(ITEMS.c.id)
-                    .where(ITEMS.c.run_id == run_id, ITEMS.c.status == State.failed.value)
-                    .order_by(ITEMS.c.id)
-                ).scalars()
-            )
+            ids = list(conn.execute(query.order_by(ITEMS.c.id)).scalars())
             for item_id in ids:
-                self._retry(conn, self._locked_item(conn, item_id))
+                self._retry(conn, self._locked_item(conn, item_id), detail)
         return ids
 
     def resolve_item(

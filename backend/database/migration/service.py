@@ -68,6 +68,7 @@ from workflows.records import RunInfo, RunStatus, WorkItem
 from workflows.store import WorkflowStore
 
 ProgressFn = Callable[[RunStatusRecord], None]
+TRANSIENT_EXHAUSTED = "retries_exhausted"
 
 
 class MigrationService:
@@ -185,7 +186,7 @@ class MigrationService:
             fingerprint = reader.fingerprint()
             existing = self.store.find_run(LEGACY, fingerprint, unfinished_only=False)
             if existing is not None:
-                return run_record(self._run_info(existing), resumed=True)
+                return self._resume_legacy_run(existing, strategy)
             items: list[tuple[str, str | None]] = []
             owners: dict[str, int] = {}
             duplicates: dict[str, int] = {}
@@ -210,6 +211,22 @@ class MigrationService:
             LEGACY, fingerprint, options, items, max_attempts=self.settings.max_attempts
         )
         return run_record(self._run_info(run_id))
+
+    def _resume_legacy_run(self, run_id: int, strategy: Strategy | None) -> RunRecord:
+        """The run again: refuse another ``on_conflict`` than it was started with, and put
+        back the items that failed only because their transient retries ran out."""
+        info = self._run_info(run_id)
+        started = info.options.get("on_conflict")
+        if strategy is not None and strategy.value != started:
+            raise InvalidInputError(
+                f"legacy run {run_id} was started with --on-conflict {started or '(none)'}; "
+                f"run it again with {'that' if started else 'no --on-conflict'}, and decide "
+                "conflicted items with `model-migrate resolve ITEM STRATEGY`"
+            )
+        self.store.retry_run(
+            run_id, error_codes=[TRANSIENT_EXHAUSTED], detail={"reason": "run resumed"}
+        )
+        return run_record(info, resumed=True)
 
     def migrate_legacy(
         self,
