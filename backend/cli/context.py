@@ -7,6 +7,7 @@ import json
 import shlex
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -51,6 +52,8 @@ class GuardedGroup(click.Group):
         """Run the command with the signal handlers installed, mapping what escapes it."""
         previous = {sig: signal.getsignal(sig) for sig in HANDLED}
         install()
+        if threading.current_thread() is not threading.main_thread():
+            previous = {}
         try:
             return super().invoke(ctx)
         except Interrupted as exc:

@@ -17,13 +17,21 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from backend.cli.exits import ExitCode
-from backend.database.migration.errors import MigrationError
+from backend.database.migration.errors import (
+    ForbiddenPathError,
+    InvalidInputError,
+    MigrationError,
+    NotFoundError,
+    WrongStateError,
+)
 
 PREFIX = "MODEL_MIGRATE_"
 URL_SETTING = f"{PREFIX}DATABASE_URL"
 DATA_SETTING = f"{PREFIX}DATA_DIR"
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _DENIED = (errno.EACCES, errno.EPERM)
+# What the caller asked for was wrong (exit 2); any other domain error is the environment's.
+_INPUT_ERRORS = (InvalidInputError, NotFoundError, WrongStateError, ForbiddenPathError)
 
 
 def database_label() -> str:
@@ -49,7 +57,8 @@ def describe(exc: BaseException) -> tuple[ExitCode, str]:
                 f"{exc.message}: another program holds it (the v1 app?); close that program "
                 "or wait for it, then run this again"
             )
-        return ExitCode.BAD_INPUT, f"{exc.message} ({exc.code})"
+        code = ExitCode.BAD_INPUT if isinstance(exc, _INPUT_ERRORS) else ExitCode.ERROR
+        return code, f"{exc.message} ({exc.code})"
     if isinstance(exc, ValidationError):
         return ExitCode.BAD_INPUT, _settings_message(exc)
     if isinstance(exc, (NoSuchModuleError, ArgumentError)):

@@ -8,6 +8,7 @@ while the command cleans up. The CLI then prints how to resume and exits ``128 +
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 from types import FrameType
 
@@ -35,7 +36,10 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 
 def install() -> None:
-    """Raise :class:`Interrupted` on the first SIGINT or SIGTERM (main thread only)."""
+    """Raise :class:`Interrupted` on the first SIGINT or SIGTERM (a no-op off the main
+    thread, where Python allows no signal handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     for sig in HANDLED:
         signal.signal(sig, _interrupt)
 

