@@ -61,6 +61,7 @@ class Grouped:
 _TRANSIENT_DB_WORDS = ("locked", "busy", "deadlock", "serializ", "disk is full")
 WAIT_FOR_OTHERS_SECONDS = 0.5
 MIN_WAIT_SECONDS = 0.02
+RELEASE_TRIES = 3
 
 
 @dataclass
@@ -177,7 +178,7 @@ class Driver:
         try:
             claimed = self.store.claim(run_id, self.owner, batch_size, self.lease_seconds)
         except BaseException:
-            self.store.release(self.owner)  # stopped after the claim committed: drop it
+            self._release()  # stopped after the claim committed: drop it
             raise
         suspects = [item for item in claimed if item.crashes > 0]
         if suspects:
@@ -199,8 +200,20 @@ class Driver:
                     if active:
                         self._heartbeat()
         finally:
-            self.store.release(self.owner)
+            self._release()
         return list(reports.values())
+
+    def _release(self) -> None:
+        """Drop every lease of this driver, retried twice on a busy database: a driver being
+        stopped (SIGTERM) must not leave its items leased."""
+        for attempt in range(RELEASE_TRIES):
+            try:
+                self.store.release(self.owner)
+                return
+            except OperationalError:
+                if attempt == RELEASE_TRIES - 1:
+                    raise
+                self.sleep(WAIT_FOR_OTHERS_SECONDS)
 
     def _heartbeat(self) -> None:
         now = clock.now()

@@ -61,6 +61,8 @@ class GuardedGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
+            if isinstance(exc.__context__, Interrupted):
+                _stopped(ctx, exc.__context__)  # cleaning up after the signal failed
             if ctx.params.get("debug"):
                 console.print_exception()
             code, message = describe(exc)
