@@ -94,18 +94,20 @@ def service_for(ctx: click.Context) -> Iterator[MigrationService]:
     try:
         service = MigrationService(settings_of(ctx))
     except MigrationError as exc:
-        fail(*_line(exc))
+        _fail_with(ctx, exc)
     try:
         yield service
     except MigrationError as exc:
-        fail(*_line(exc))
+        _fail_with(ctx, exc)
     finally:
         service.close()
 
 
-def _line(exc: Exception) -> tuple[str, int]:
+def _fail_with(ctx: click.Context, exc: Exception) -> NoReturn:
+    if ctx.find_root().params.get("debug"):
+        console.print_exception()
     code, message = describe(exc)
-    return message, code
+    fail(message, code)
 
 
 def emit(data: BaseModel | list[Any] | dict[str, Any], as_json: bool) -> None:

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from backend.database.migration.workers import forward_stop
+
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 TITLE = "model-migrate"
 
@@ -32,6 +34,7 @@ class Interrupted(BaseException):
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
     for sig in HANDLED:
         signal.signal(sig, signal.SIG_IGN)
+    forward_stop()
     raise Interrupted(signum)
 
 

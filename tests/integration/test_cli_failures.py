@@ -15,9 +15,14 @@ from pathlib import Path
 import pytest
 
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
-from tests.helpers.crash_cli import REPO, cli_env
+from tests.helpers.crash_cli import REPO, cli_env, url_for
 
 pytestmark = pytest.mark.slow
+
+
+def library_file(data_dir: Path) -> Path:
+    """The library's SQLite file in a data dir (as the CLI helpers point at it)."""
+    return Path(url_for(data_dir).removeprefix("sqlite:///"))
 
 
 def run(args: list[str], data_dir: Path, **env: str) -> tuple[int, str, str]:
@@ -111,11 +116,11 @@ def test_a_data_dir_that_is_a_file_exits_2(tmp_path: Path, under: bool) -> None:
 
 
 def test_a_damaged_library_database_exits_1(tmp_path: Path) -> None:
-    (tmp_path / "library.sqlite3").write_bytes(os.urandom(8192))
+    library_file(tmp_path).write_bytes(os.urandom(8192))
     code, _out, err = run(["status"], tmp_path)
     line = one_line_error(err)
     assert code == 1
-    assert str(tmp_path / "library.sqlite3") in line and "backups" in line
+    assert str(library_file(tmp_path)) in line and "backups" in line
 
 
 def test_a_read_only_data_dir_fails_writes_with_one_line(
@@ -125,7 +130,7 @@ def test_a_read_only_data_dir_fails_writes_with_one_line(
     assert run([*args, "--batch-size", "8"], tmp_path)[0] == 0
     with read_only(tmp_path):
         code, _out, err = run(args, tmp_path)
-    line = one_line_error(err)
+    line = one_line_error(err, before=1)  # "resuming legacy run 1": reading works
     assert code == 1
     assert str(tmp_path) in line and "read-only" in line
 

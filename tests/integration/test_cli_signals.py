@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
-from tests.helpers.crash_cli import cli, finish, snapshot_diff
+from tests.helpers.crash_cli import cli, finish, snapshot_diff, url_for
 from tests.helpers.library_snapshot import LibrarySnapshot, snapshot_library
 from workflows.owner import pid_alive
 
@@ -30,12 +30,17 @@ class Clean:
     code: int
 
 
+def library_file(data_dir: Path) -> Path:
+    """The library's SQLite file in a data dir (as the CLI helpers point at it)."""
+    return Path(url_for(data_dir).removeprefix("sqlite:///"))
+
+
 def legacy_args(lib: LegacyLibrary) -> list[str]:
     return ["legacy", str(lib.db_path), str(lib.images_dir), "--workers", "2", "--batch-size", "4"]
 
 
 def library(data_dir: Path) -> LibrarySnapshot:
-    return snapshot_library(data_dir, f"sqlite:///{data_dir}/library.sqlite3")
+    return snapshot_library(data_dir, url_for(data_dir))
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +72,7 @@ def wait_for(what: str, check: object) -> None:
 
 
 def promoted(data_dir: Path) -> int:
-    db = data_dir / "library.sqlite3"
+    db = library_file(data_dir)
     if not db.exists():
         return 0
     try:
@@ -81,7 +86,7 @@ def promoted(data_dir: Path) -> int:
 
 
 def leases(data_dir: Path) -> int:
-    with sqlite3.connect(data_dir / "library.sqlite3") as conn:
+    with sqlite3.connect(library_file(data_dir)) as conn:
         row = conn.execute(
             "SELECT COUNT(*) FROM migration_items WHERE lease_owner IS NOT NULL"
         ).fetchone()

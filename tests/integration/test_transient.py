@@ -20,7 +20,7 @@ from backend.config import Settings
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
-from tests.helpers.crash_cli import REPO, cli_env
+from tests.helpers.crash_cli import REPO, cli_env, url_for
 
 T0 = "2030-01-01 00:00:00"
 
@@ -47,6 +47,11 @@ def locked(db: Path) -> Iterator[None]:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def library_file(data_dir: Path) -> Path:
+    """The library's SQLite file in a data dir (as the CLI helpers point at it)."""
+    return Path(url_for(data_dir).removeprefix("sqlite:///"))
 
 
 def test_a_legacy_db_locked_mid_run_backs_off_then_migrates(
@@ -124,7 +129,7 @@ def run_cli(args: list[str], data_dir: Path, **env: str) -> subprocess.Completed
 
 
 def events_with(data_dir: Path, trigger: str, words: str) -> int:
-    with sqlite3.connect(data_dir / "library.sqlite3") as conn:
+    with sqlite3.connect(library_file(data_dir)) as conn:
         row = conn.execute(
             "SELECT COUNT(*) FROM migration_events WHERE trigger = ? AND error LIKE ?",
             (trigger, f"%{words}%"),

@@ -5,6 +5,7 @@ It takes primitives and returns pydantic records; callers never see sessions or 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -276,7 +277,15 @@ class MigrationService:
         def drive() -> None:
             self._loop(run_id, size, progress if on_progress is not None else None)
 
-        run_with_workers(self.settings, run_id, workers, drive)
+        try:
+            run_with_workers(self.settings, run_id, workers, drive)
+        except BaseException:
+            # Stopped (a signal) or failed: once the workers are gone, drop what they and this
+            # thread's driver may still hold, so no lease outlives the command.
+            with contextlib.suppress(Exception):
+                self.driver.store.release(self.driver.owner)
+                self.store.reclaim_dead()
+            raise
         self.sweep()
         return self.run_status(run_id)
 

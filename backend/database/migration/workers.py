@@ -20,6 +20,15 @@ from pathlib import Path
 from backend.config import Settings
 
 STOP_GRACE_SECONDS = 30.0
+_GROUPS: set[int] = set()  # process groups of running workers, for forward_stop()
+
+
+def forward_stop() -> None:
+    """SIGTERM every running worker group now, without waiting (called from a signal
+    handler, so the workers stop while this process releases its own leases)."""
+    for group in list(_GROUPS):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
@@ -57,10 +66,15 @@ def run_with_workers(
                     process_group=group,
                 )
             )
+        if children:
+            _GROUPS.add(children[0].pid)
         drive()
     except BaseException:
         stop(children)
         raise
+    finally:
+        if children:
+            _GROUPS.discard(children[0].pid)
     for child in children:
         child.wait()
 
