@@ -39,8 +39,22 @@ FINAL = frozenset({State.promoted, State.staged, State.ignored, State.deleted})
 WAITING = frozenset({State.conflicted, State.failed})
 """States that need a person (``resolve``) or a ``retry``."""
 
-STRATEGIES = ("override", "merge", "ignore", "delete")
-"""Conflict strategies accepted by ``resolve``."""
+
+class Strategy(StrEnum):
+    """A decision for a conflicted item: the one list of strategies (CLI, API and guards).
+
+    ``override`` / ``merge`` write the incoming model and re-run the item; ``ignore`` ends it
+    untouched; ``delete`` ends it and removes a pending source.
+    """
+
+    OVERRIDE = "override"
+    MERGE = "merge"
+    IGNORE = "ignore"
+    DELETE = "delete"
+
+
+STRATEGIES = tuple(s.value for s in Strategy)
+"""Conflict strategies accepted by ``resolve``, as stored strings."""
 
 
 class Stateful(Protocol):
@@ -60,7 +74,8 @@ class _Guard:
         return self._test(event)
 
 
-def _strategy_is(*names: str) -> _Guard:
+def _strategy_is(*strategies: Strategy) -> _Guard:
+    names = tuple(s.value for s in strategies)
     label = "strategy=" + "|".join(names)
     return _Guard(label, lambda event: event.kwargs.get("strategy") in names)
 
@@ -103,19 +118,19 @@ _TRANSITIONS: list[dict[str, Any]] = [
         "trigger": "resolve",
         "source": State.conflicted.value,
         "dest": State.pending.value,
-        "conditions": [_strategy_is("override", "merge")],
+        "conditions": [_strategy_is(Strategy.OVERRIDE, Strategy.MERGE)],
     },
     {
         "trigger": "resolve",
         "source": State.conflicted.value,
         "dest": State.ignored.value,
-        "conditions": [_strategy_is("ignore")],
+        "conditions": [_strategy_is(Strategy.IGNORE)],
     },
     {
         "trigger": "resolve",
         "source": State.conflicted.value,
         "dest": State.deleted.value,
-        "conditions": [_strategy_is("delete")],
+        "conditions": [_strategy_is(Strategy.DELETE)],
     },
 ]
 

@@ -27,10 +27,11 @@ from backend.cli.output import (
 from backend.cli.signals import set_title
 from backend.cli.verify import verify
 from backend.config import Settings
+from backend.database.migration.conflicts import LEGACY_STRATEGIES, Strategy
 from backend.database.migration.results import RunStatusRecord
 from backend.database.migration.service import MigrationService
 
-STRATEGIES = click.Choice(["override", "merge", "ignore", "delete"])
+STRATEGIES = click.Choice([s.value for s in Strategy])
 
 
 def exit_for(status: RunStatusRecord) -> int:
@@ -105,7 +106,7 @@ def preflight(ctx: click.Context, legacy_db: Path, images_dir: Path, as_json: bo
 @click.argument("images_dir", type=click.Path(path_type=Path))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--batch-size", type=click.IntRange(1, 10_000))
-@click.option("--on-conflict", type=click.Choice(["override", "merge", "ignore"]))
+@click.option("--on-conflict", type=click.Choice([s.value for s in LEGACY_STRATEGIES]))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def legacy(

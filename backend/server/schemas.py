@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_origin
 
 from flask import request
 from pydantic import (
@@ -25,11 +25,13 @@ from pydantic import (
 )
 from werkzeug.routing import IntegerConverter, Map, ValidationError
 
+from backend.database.migration.conflicts import LEGACY_STRATEGIES, Strategy
 from backend.database.migration.records import PendingModelRecord
-from backend.database.migration.results import RunStatusRecord
+from backend.database.migration.results import RunKind, RunStatusRecord
 from backend.server.errors import MalformedBodyError
 from backend.server.security import within_roots
 from backend.server.state import api_state
+from workflows.machine import State
 
 MAX_ID = 2**63 - 1
 """Largest id the database can hold (signed 64-bit); larger ones are 404 / 422, never 500."""
@@ -37,20 +39,14 @@ MAX_BATCH = 10_000
 MAX_IDS = 10_000
 MAX_PATH = 4096
 
-Strategy = Literal["override", "merge", "ignore", "delete"]
-LegacyStrategy = Literal["override", "merge", "ignore"]
-ItemState = Literal[
-    "pending",
-    "imported",
-    "images_processed",
-    "tags_synced",
-    "promoted",
-    "staged",
-    "conflicted",
-    "failed",
-    "ignored",
-    "deleted",
-]
+if TYPE_CHECKING:
+    StrategyName = str
+    LegacyStrategyName = str
+    ItemState = str
+else:  # the same Literal types as spelled out by hand, derived from the one vocabulary
+    StrategyName = Literal[tuple(s.value for s in Strategy)]
+    LegacyStrategyName = Literal[tuple(s.value for s in LEGACY_STRATEGIES)]
+    ItemState = Literal[tuple(s.value for s in State)]
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
@@ -103,7 +99,7 @@ class LegacyPaths(BodyModel):
 
     legacy_db_path: ApiPath = Field(description="Absolute path of the legacy SQLite file.")
     legacy_images_dir: ApiPath = Field(description="Absolute path of the legacy images folder.")
-    on_conflict: LegacyStrategy | None = Field(
+    on_conflict: LegacyStrategyName | None = Field(
         default=None, description="What to do with a second legacy row of the same hash."
     )
 
@@ -127,21 +123,21 @@ class ImportModelsRequest(BodyModel):
     """
 
     id: list[Any] = Field(max_length=MAX_IDS, description="Pending model ids.")
-    conflict_strategy: Strategy | None = None
+    conflict_strategy: StrategyName | None = None
 
 
 class LegacyRunRequest(LegacyPaths):
     """Start (or resume) a stage-1 run."""
 
-    kind: Literal["legacy"]
+    kind: Literal[RunKind.LEGACY]
 
 
 class PromotionRunRequest(BodyModel):
     """Add pending models (all when ``ids`` is absent) to the open promotion run."""
 
-    kind: Literal["promotion"]
+    kind: Literal[RunKind.PROMOTION]
     ids: list[DbId] | None = Field(default=None, max_length=MAX_IDS)
-    strategy: Strategy | None = None
+    strategy: StrategyName | None = None
 
 
 class StartRunRequest(
@@ -164,7 +160,7 @@ class RetryRequest(BodyModel):
 class ResolveRequest(BodyModel):
     """``POST /api/migration/items/{id}/resolve``."""
 
-    strategy: Strategy
+    strategy: StrategyName
 
 
 # --- query strings ----------------------------------------------------------------------------

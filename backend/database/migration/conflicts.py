@@ -7,22 +7,29 @@ incoming source untouched; ``delete`` removes a pending source.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from collections.abc import Iterable
 from typing import Any
 
+from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.records import MetaJson, ModelRecord, Prompts
+from workflows.machine import Strategy
 
-
-class Strategy(StrEnum):
-    """A decision for a conflicted item."""
-
-    OVERRIDE = "override"
-    MERGE = "merge"
-    IGNORE = "ignore"
-    DELETE = "delete"
-
+__all__ = ["LEGACY_STRATEGIES", "WRITING_STRATEGIES", "Strategy", "combine", "parse_strategy"]
 
 WRITING_STRATEGIES = frozenset({Strategy.OVERRIDE, Strategy.MERGE})
+"""Strategies that write the incoming model into the library."""
+LEGACY_STRATEGIES = (Strategy.OVERRIDE, Strategy.MERGE, Strategy.IGNORE)
+"""Strategies a legacy row can take (``delete`` removes pending models only)."""
+
+
+def parse_strategy(value: str | None, allowed: Iterable[Strategy] = Strategy) -> Strategy | None:
+    """``value`` as a Strategy (None stays None); InvalidInputError when not in ``allowed``."""
+    if value is None:
+        return None
+    names = [s.value for s in allowed]
+    if value not in names:
+        raise InvalidInputError(f"unknown strategy {value!r}; one of {', '.join(names)}")
+    return Strategy(value)
 
 
 def _empty(value: object) -> bool:

@@ -8,10 +8,9 @@ from dataclasses import asdict
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from backend.database.migration.conflicts import Strategy
+from backend.database.migration.artifacts import Artifacts, editing
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.library import LibraryRepository
-from backend.database.migration.records import ItemWarning
 from backend.database.migration.results import (
     ItemRecord,
     LegacyMigrationResult,
@@ -51,7 +50,7 @@ def legacy_summary(
     while True:
         page = store.items(run.id, None, 1000, after)
         for item in page:
-            images += len(item.artifacts.get("image_seqs", []))
+            images += len(Artifacts.of(item).image_seqs)
             image_errors += sum(1 for w in item.warnings if w.get("code", "").startswith("image_"))
         if len(page) < 1000:
             break
@@ -83,27 +82,14 @@ def delete_pending_row(conn: Connection, item: WorkItem) -> None:
         row = repo.get_pending(int(item.source_key))
         if row is not None:
             repo.delete_pending(row.id)
-            item.artifacts["remove_files"] = list(row.meta.images)
+            with editing(item) as artifacts:
+                artifacts.remove_files = list(row.meta.images)
         session.flush()
 
 
 def item_record(item: WorkItem) -> ItemRecord:
-    return ItemRecord(
-        id=item.id,
-        run_id=item.run_id,
-        kind=item.kind,
-        source_key=item.source_key,
-        sha256=item.sha256,
-        state=item.state,
-        failed_from_state=item.failed_from_state,
-        attempts=item.attempts,
-        max_attempts=item.max_attempts,
-        strategy=item.strategy,
-        last_error_code=item.last_error_code,
-        last_error=item.last_error,
-        warnings=[ItemWarning.model_validate(w) for w in item.warnings],
-        artifacts=item.artifacts,
-    )
+    """An item as the service returns it (the fields map one to one)."""
+    return ItemRecord.model_validate(item, from_attributes=True)
 
 
 def batch_size_or(value: int | None, default: int) -> int:
@@ -111,11 +97,3 @@ def batch_size_or(value: int | None, default: int) -> int:
     if not 1 <= size <= 10_000:
         raise InvalidInputError("batch_size must be between 1 and 10000")
     return size
-
-
-def parse_strategy(value: str | None, *, allowed: tuple[str, ...]) -> Strategy | None:
-    if value is None:
-        return None
-    if value not in allowed:
-        raise InvalidInputError(f"unknown strategy {value!r}; one of {', '.join(allowed)}")
-    return Strategy(value)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backend.database.migration import pending_files
-from backend.database.migration.conflicts import Strategy
+from backend.database.migration.artifacts import Artifacts, Conflict
+from backend.database.migration.conflicts import parse_strategy
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import PendingMetaJson
@@ -32,8 +33,6 @@ from workflows.records import WorkItem
 
 if TYPE_CHECKING:
     from backend.database.migration.service import MigrationService
-
-_STRATEGIES = tuple(s.value for s in Strategy)
 
 
 def _split_ids(ids: Sequence[Any], known: set[int]) -> tuple[list[int], list[FailedEntry]]:
@@ -62,11 +61,11 @@ def _describe(item: WorkItem | None, pending_id: int, result: PromotionResult) -
     elif item.state == "deleted":
         result.deleted.append(pending_id)
     elif item.state == "conflicted":
-        conflict = item.artifacts.get("conflict", {})
+        conflict = Artifacts.of(item).conflict or Conflict()
         result.conflict.append(
             ConflictEntry(
-                pending={"id": pending_id, "path": conflict.get("pending_path")},
-                existing={"id": conflict.get("sha256"), "path": conflict.get("existing_path")},
+                pending={"id": pending_id, "path": conflict.pending_path},
+                existing={"id": conflict.sha256, "path": conflict.existing_path},
             )
         )
     elif item.state == "failed":
@@ -103,7 +102,7 @@ def remove_promoted_originals(service: MigrationService) -> int:
             while True:
                 page = service.store.items(run.id, state, 1000, after)
                 for item in page:
-                    finished.update(str(n) for n in item.artifacts.get("remove_files", []))
+                    finished.update(Artifacts.of(item).remove_files)
                 if len(page) < 1000:
                     break
                 after = page[-1].id
@@ -131,7 +130,7 @@ def start_promotion_run(
 ) -> RunRecord:
     """Add pending models (all when ``ids`` is None) to the open promotion run for
     ``strategy``, creating the run when none is open."""
-    chosen = _parse(strategy)
+    chosen = parse_strategy(strategy)
     remove_promoted_originals(service)
     fingerprint = f"pending:{chosen.value if chosen else 'none'}"
     with _run_lock(service):
@@ -162,7 +161,7 @@ def promote_batch(
 
     Bad or unknown ids are failed entries; they never abort the batch.
     """
-    _parse(strategy)
+    parse_strategy(strategy)
     remove_promoted_originals(service)
     with service.sessions() as session:
         known = set(LibraryRepository(session).pending_ids())
@@ -211,11 +210,3 @@ def scan(
             added += 1
             added_paths.append(path)
     return ScanResult(scanned=scanned, added=added, skipped=skipped, added_paths=added_paths)
-
-
-def _parse(strategy: str | None) -> Strategy | None:
-    if strategy is None:
-        return None
-    if strategy not in _STRATEGIES:
-        raise InvalidInputError(f"unknown strategy {strategy!r}; one of {', '.join(_STRATEGIES)}")
-    return Strategy(strategy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
@@ -9,11 +10,20 @@ from pydantic import Field
 from backend.database.migration.records import ItemWarning, Record
 
 
+class RunKind(StrEnum):
+    """What a run migrates; values are the strings stored in ``migration_runs.kind``."""
+
+    LEGACY = "legacy"
+    """Stage 1: the rows of a legacy v1 library."""
+    PROMOTION = "promotion"
+    """Stage 2: pending models promoted into the library."""
+
+
 class RunRecord(Record):
     """A migration run as created."""
 
     id: int
-    kind: str
+    kind: RunKind
     source_fingerprint: str
     options: dict[str, Any]
     created_at: float
@@ -26,7 +36,7 @@ class RunStatusRecord(Record):
     """Aggregate state of a run, derived from its items."""
 
     run_id: int
-    kind: str
+    kind: RunKind
     counts: dict[str, int]
     total: int
     done: int
@@ -59,7 +69,7 @@ class ItemRecord(Record):
 
     id: int
     run_id: int
-    kind: str
+    kind: RunKind
     source_key: str
     sha256: str | None
     state: str

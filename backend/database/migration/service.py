@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,13 @@ from backend.database import export, schema
 from backend.database.export import ExportResult
 from backend.database.migration import pending_files
 from backend.database.migration import promotion as promotion_service
+from backend.database.migration.artifacts import Artifacts
 from backend.database.migration.audit.records import AuditReport
 from backend.database.migration.audit.report import AuditSources, RowSink
 from backend.database.migration.audit.report import audit as run_audit
 from backend.database.migration.backup import backup_sqlite, sqlite_path
 from backend.database.migration.batching import BatchSizer
-from backend.database.migration.conflicts import Strategy
+from backend.database.migration.conflicts import LEGACY_STRATEGIES, Strategy, parse_strategy
 from backend.database.migration.errors import InvalidInputError, NotFoundError, WrongStateError
 from backend.database.migration.faults import checkpoint
 from backend.database.migration.hashing import HashCache
@@ -38,7 +38,6 @@ from backend.database.migration.mapping import (
     delete_pending_row,
     item_record,
     legacy_summary,
-    parse_strategy,
     run_record,
     status_record,
 )
@@ -54,16 +53,17 @@ from backend.database.migration.results import (
     LegacyMigrationResult,
     PromotionResult,
     RetryResult,
+    RunKind,
     RunRecord,
     RunStatusRecord,
     ScanResult,
 )
 from backend.database.migration.steps.context import StepEnv
-from backend.database.migration.steps.legacy import LEGACY, legacy_steps
-from backend.database.migration.steps.promotion import PROMOTION, promotion_steps
+from backend.database.migration.steps.legacy import legacy_steps
+from backend.database.migration.steps.promotion import promotion_steps
 from backend.database.migration.workers import run_with_workers
 from backend.database.session import make_session_factory, writer
-from workflows.driver import Driver, ItemReport
+from workflows.driver import Driver, ItemReport, Steps
 from workflows.errors import InvalidTransition, NotFound
 from workflows.records import RunInfo, RunStatus, WorkItem
 from workflows.store import WorkflowStore
@@ -96,7 +96,10 @@ class MigrationService:
             hash_cache=HashCache(self.write_sessions),
             import_roots=settings.import_roots,
         )
-        self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
+        self.steps: Steps = {
+            RunKind.LEGACY: legacy_steps(self.env),
+            RunKind.PROMOTION: promotion_steps(self.env),
+        }
 
     @property
     def scratch_dir(self) -> Path:
@@ -181,11 +184,11 @@ class MigrationService:
 
         Starting again on the same legacy library (same path, size and content) resumes it.
         """
-        strategy = parse_strategy(on_conflict, allowed=("override", "merge", "ignore"))
+        strategy = parse_strategy(on_conflict, LEGACY_STRATEGIES)
         legacy_db, images_dir = legacy_db.resolve(), images_dir.resolve()
         with LegacyReader(legacy_db, images_dir, scratch_dir=self.scratch_dir) as reader:
             fingerprint = reader.fingerprint()
-            existing = self.store.find_run(LEGACY, fingerprint, unfinished_only=False)
+            existing = self.store.find_run(RunKind.LEGACY, fingerprint, unfinished_only=False)
             if existing is not None:
                 return self._resume_legacy_run(existing, strategy)
             items: list[tuple[str, str | None]] = []
@@ -209,7 +212,7 @@ class MigrationService:
             "backup_path": backup,
         }
         run_id = self.store.create_run(
-            LEGACY, fingerprint, options, items, max_attempts=self.settings.max_attempts
+            RunKind.LEGACY, fingerprint, options, items, max_attempts=self.settings.max_attempts
         )
         return run_record(self._run_info(run_id))
 
@@ -252,7 +255,7 @@ class MigrationService:
         self._after_batch(reports, kind)
         return AdvanceResult(
             run_id=run_id,
-            items=[ItemReportRecord.model_validate(asdict(r)) for r in reports],
+            items=[ItemReportRecord.model_validate(r, from_attributes=True) for r in reports],
             status=self.run_status(run_id),
         )
 
@@ -326,14 +329,14 @@ class MigrationService:
     def _after_batch(self, reports: Sequence[ItemReport], kind: str | None) -> None:
         """After the commit: remove originals of promoted / deleted pending models."""
         checkpoint("batch_committed")
-        if kind == LEGACY:
+        if kind == RunKind.LEGACY:
             return
         for report in reports:
             if report.to_state not in ("promoted", "deleted"):
                 continue
             item = self.store.get_item(report.item_id)
             if item is not None:
-                pending_files.remove(self.env.pending_dir, item.artifacts.get("remove_files", []))
+                pending_files.remove(self.env.pending_dir, Artifacts.of(item).remove_files)
 
     def sweep(self) -> int:
         """Remove pending originals that no pending row references; returns how many."""
@@ -396,7 +399,9 @@ class MigrationService:
     def item_detail(self, item_id: int) -> ItemDetail:
         """An item with its warnings and full event history."""
         item = self._item(item_id)
-        events = [EventRecord.model_validate(asdict(e)) for e in self.store.events(item_id)]
+        events = [
+            EventRecord.model_validate(e, from_attributes=True) for e in self.store.events(item_id)
+        ]
         return ItemDetail(item=item_record(item), events=events)
 
     def _item(self, item_id: int) -> WorkItem:
@@ -424,17 +429,17 @@ class MigrationService:
 
     def resolve(self, item_id: int, strategy: str) -> ItemRecord:
         """Decide a conflicted item: override or merge re-run it; ignore / delete end it."""
-        chosen = parse_strategy(strategy, allowed=tuple(s.value for s in Strategy))
+        chosen = parse_strategy(strategy)
         assert chosen is not None
         item = self._item(item_id)
-        if chosen is Strategy.DELETE and item.kind == LEGACY:
+        if chosen is Strategy.DELETE and item.kind == RunKind.LEGACY:
             raise InvalidInputError("delete applies to pending models; use ignore for legacy rows")
         on_resolve = delete_pending_row if chosen is Strategy.DELETE else None
         try:
             resolved = self.store.resolve_item(item_id, chosen.value, on_resolve)
         except InvalidTransition as exc:
             raise WrongStateError(str(exc)) from exc
-        pending_files.remove(self.env.pending_dir, resolved.artifacts.get("remove_files", []))
+        pending_files.remove(self.env.pending_dir, Artifacts.of(resolved).remove_files)
         return item_record(resolved)
 
     # --- stage 2 ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.database.migration.artifacts import Artifacts, Conflict, editing
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
 from backend.database.migration.images import source_problem
 from backend.database.migration.legacy.reader import INVALID_ID_PREFIX
@@ -27,6 +28,7 @@ from backend.database.migration.records import (
     ModelRecord,
     PendingMetaJson,
 )
+from backend.database.migration.results import RunKind
 from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.steps.publish import (
     ImageSource,
@@ -41,7 +43,7 @@ from workflows.machine import WORKING, State
 from workflows.records import WorkItem
 from workflows.tables import MigrationItem
 
-LEGACY = "legacy"
+LEGACY = RunKind.LEGACY
 
 
 def legacy_row(env: StepEnv, item: WorkItem) -> LegacyModel:
@@ -105,14 +107,15 @@ def _winner_state(session: Session, run_id: int, legacy_id: int) -> str | None:
 
 
 def conflict_transitions(
-    item: WorkItem, strategy: Strategy | None, decided: bool, conflict: dict[str, Any]
+    item: WorkItem, strategy: Strategy | None, decided: bool, conflict: Conflict
 ) -> list[Transition] | None:
     """Transitions for a conflicted item, or None when the strategy writes the model.
 
     Without a strategy the item waits in ``conflicted``. A strategy given up front is recorded
     as a ``conflict`` then a ``resolve`` event, so every decision is in the item's history.
     """
-    item.artifacts["conflict"] = conflict
+    with editing(item) as artifacts:
+        artifacts.conflict = conflict
     if strategy is None:
         return ["conflict"]
     item.strategy = strategy.value
@@ -168,7 +171,8 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
     def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
         repo = LibraryRepository(session)
         if not duplicate and repo.insert_model_if_new(incoming):
-            item.artifacts["image_mode"] = "new"
+            with editing(item) as artifacts:
+                artifacts.image_mode = "new"
             if row.images:
                 return "import_model"
             return _without_images(repo, item, sha256, row.tags)
@@ -178,12 +182,13 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
             assert winner is not None
             if strategy not in WRITING_STRATEGIES:
                 path = winner_row.path if winner_row is not None else None
-                pending_winner = {"sha256": sha256, "existing_path": path, "legacy_id": winner}
+                pending_winner = Conflict(sha256=sha256, existing_path=path, legacy_id=winner)
                 return conflict_transitions(item, strategy, decided, pending_winner) or ["conflict"]
             if _winner_state(session, item.run_id, winner) in WORKING:
                 raise TransientError(f"waiting for legacy row {winner} to import first")
             repo.insert_model_if_new(incoming)  # the winner ended without importing
-            item.artifacts["image_mode"] = "new"
+            with editing(item) as artifacts:
+                artifacts.image_mode = "new"
             return _with_decision(decided, strategy)
         if not duplicate and existing.path == incoming.path:
             kept = existing.meta.images_count
@@ -192,17 +197,19 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
                     update={"meta": incoming.meta.model_copy(update={"images_count": kept})}
                 )
             )
-            item.artifacts["image_mode"] = "replace"
+            with editing(item) as artifacts:
+                artifacts.image_mode = "replace"
             return "import_model"
-        conflict: dict[str, Any] = {"sha256": sha256, "existing_path": existing.path}
+        conflict = Conflict(sha256=sha256, existing_path=existing.path)
         if duplicate:
-            conflict["legacy_id"] = winner
+            conflict.legacy_id = winner
         transitions = conflict_transitions(item, strategy, decided, conflict)
         if transitions is not None:
             return transitions
         assert strategy is not None
         repo.save_model(combine(existing, incoming, strategy))
-        item.artifacts["image_mode"] = "append"
+        with editing(item) as artifacts:
+            artifacts.image_mode = "append"
         return _with_decision(decided, strategy)
 
     if duplicate or row.images:
@@ -225,7 +232,8 @@ def import_new_without_images(
             results.append(None)
             continue
         inserted.discard(record.sha256)  # a second item of the same hash goes its own way
-        item.artifacts["image_mode"] = "new"
+        with editing(item) as artifacts:
+            artifacts.image_mode = "new"
         results.append(_imported_without_images(item))
     return results
 
@@ -240,8 +248,9 @@ def _without_images(
 
 
 def _imported_without_images(item: WorkItem) -> list[Transition]:
-    item.artifacts["image_seqs"] = []
-    item.artifacts["images_count"] = 0
+    with editing(item) as artifacts:
+        artifacts.image_seqs = []
+        artifacts.images_count = 0
     return ["import_model", "process_images", "sync_tags", "promote"]
 
 
@@ -268,7 +277,8 @@ def _stage(env: StepEnv, item: WorkItem, row: LegacyModel) -> ApplyFn:
         shutil.copyfile(ref.path, temp)
         os.replace(temp, env.pending_dir / name)
         names.append(name)
-    item.artifacts["pending_images"] = names
+    with editing(item) as artifacts:
+        artifacts.pending_images = names
 
     def apply(session: Session, item: WorkItem) -> Transition:
         repo = LibraryRepository(session)
@@ -281,7 +291,8 @@ def _stage(env: StepEnv, item: WorkItem, row: LegacyModel) -> ApplyFn:
             meta=PendingMetaJson(**user_meta(row), images=names),
         )
         repo.add_pending_tags(pending_id, row.tags)
-        item.artifacts["pending_id"] = pending_id
+        with editing(item) as artifacts:
+            artifacts.pending_id = pending_id
         return "stage"
 
     return apply
@@ -306,7 +317,7 @@ def legacy_images(env: StepEnv) -> StepFn:
             # "new": this item created the model, so its images go after any a duplicate row
             # with --on-conflict override|merge appended meanwhile (none: seqs 0..k-1 as ever).
             # Only "replace" (a re-run over the same source) rewrites seqs 0..k-1 in place.
-            append = item.artifacts.get("image_mode") in ("append", "new")
+            append = Artifacts.of(item).image_mode in ("append", "new")
             publish_images(
                 LibraryRepository(session), item, sha256, rendered, env.images_dir, append=append
             )
@@ -340,9 +351,9 @@ def verify_and_promote(env: StepEnv) -> StepFn:
         sha256 = _required_sha(item)
 
         def apply(session: Session, item: WorkItem) -> Transition:
-            item.artifacts["images_count"] = verify_images(
-                LibraryRepository(session), sha256, env.images_dir
-            )
+            count = verify_images(LibraryRepository(session), sha256, env.images_dir)
+            with editing(item) as artifacts:
+                artifacts.images_count = count
             return "promote"
 
         return apply

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from backend.database.migration.artifacts import Artifacts, Conflict, editing
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
 from backend.database.migration.errors import HashError
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import MetaJson, ModelRecord, PendingModelRecord
+from backend.database.migration.results import RunKind
 from backend.database.migration.scan import inside_roots
 from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.steps.legacy import conflict_transitions, item_strategy
@@ -25,7 +27,7 @@ from workflows.errors import StepError, TransientError
 from workflows.machine import State
 from workflows.records import WorkItem
 
-PROMOTION = "promotion"
+PROMOTION = RunKind.PROMOTION
 
 
 def pending_row(env: StepEnv, item: WorkItem) -> PendingModelRecord:
@@ -85,7 +87,8 @@ def promotion_import(env: StepEnv) -> StepFn:
             )
         sha256 = _hash(env, item, row)
         item.sha256 = sha256
-        item.artifacts["pending_images"] = list(row.meta.images)
+        with editing(item) as artifacts:
+            artifacts.pending_images = list(row.meta.images)
         strategy, decided = item_strategy(env, item)
 
         def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
@@ -98,16 +101,13 @@ def promotion_import(env: StepEnv) -> StepFn:
             existing = repo.get_model(sha256)
             if existing is None:
                 raise TransientError(f"model {sha256} was removed while it was imported")
-            conflict = {
-                "sha256": sha256,
-                "existing_path": existing.path,
-                "pending_path": row.path,
-            }
+            conflict = Conflict(sha256=sha256, existing_path=existing.path, pending_path=row.path)
             transitions = conflict_transitions(item, strategy, decided, conflict)
             if transitions is not None:
                 if strategy is Strategy.DELETE:
                     repo.delete_pending(row.id)
-                    item.artifacts["remove_files"] = list(row.meta.images)
+                    with editing(item) as artifacts:
+                        artifacts.remove_files = list(row.meta.images)
                 return transitions
             assert strategy in WRITING_STRATEGIES
             repo.save_model(combine(existing, incoming, strategy))
@@ -127,9 +127,10 @@ def _without_images(
     prepare, so they run here, in the import's transaction, each still its own event."""
     repo.add_model_tags(sha256, row.tags)
     repo.delete_pending(row.id)
-    item.artifacts["image_seqs"] = []
-    item.artifacts["images_count"] = 0
-    item.artifacts["remove_files"] = []
+    with editing(item) as artifacts:
+        artifacts.image_seqs = []
+        artifacts.images_count = 0
+        artifacts.remove_files = []
     return ["import_model", "process_images", "sync_tags", "promote"]
 
 
@@ -140,7 +141,7 @@ def promotion_images(env: StepEnv) -> StepFn:
         sha256 = item.sha256
         if sha256 is None:
             raise StepError("invalid_record", f"item {item.id} has no sha256")
-        names = [str(n) for n in item.artifacts.get("pending_images", [])]
+        names = Artifacts.of(item).pending_images
         sources = [ImageSource(name, env.pending_dir / name) for name in names]
         rendered = render_images(item, sha256, sources, env.images_dir, env.webp_method)
 
@@ -186,9 +187,11 @@ def promotion_promote(env: StepEnv) -> StepFn:
 
         def apply(session: Session, item: WorkItem) -> Transition:
             repo = LibraryRepository(session)
-            item.artifacts["images_count"] = verify_images(repo, sha256, env.images_dir)
+            count = verify_images(repo, sha256, env.images_dir)
             repo.delete_pending(int(item.source_key))
-            item.artifacts["remove_files"] = list(item.artifacts.get("pending_images", []))
+            with editing(item) as artifacts:
+                artifacts.images_count = count
+                artifacts.remove_files = list(artifacts.pending_images)
             return "promote"
 
         return apply
