@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.service import MigrationService
 from backend.server import dashboard, errors, security
@@ -22,7 +23,7 @@ def create_app(settings: Settings | None = None, service: MigrationService | Non
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = ApiState(
         settings=settings,
-        service=service or MigrationService(settings),
+        service=service or build_service(settings),
         openapi=build_document(token_required=bool(settings.api_token)),
     )
     errors.register(app)

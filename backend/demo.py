@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from backend.bootstrap import build_service
 from backend.cli.output import (
     ProgressReporter,
     print_preflight,
@@ -14,7 +15,6 @@ from backend.cli.output import (
     print_status,
 )
 from backend.config import Settings
-from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import make_sample_library
 
 
@@ -27,7 +27,7 @@ def run_demo(settings: Settings, *, models: int, workers: int, console: Console)
         root / "legacy", models=models, images_per_model=3, vary_images=True
     )
     demo_settings = settings.model_copy(update={"data_dir": root / "library", "database_url": None})
-    service = MigrationService(demo_settings)
+    service = build_service(demo_settings)
     try:
         print_preflight(console, service.preflight(library.db_path, library.images_dir))
         console.rule("2. stage 1: legacy rows → library (or pending when unhashed)")

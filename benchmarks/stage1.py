@@ -23,15 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from image_tiers import floor
 
+from backend.bootstrap import build_service
 from backend.config import Settings
-from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 
 
 def migrate(library: LegacyLibrary, data_dir: Path, workers: int) -> tuple[float, dict[str, int]]:
     """Wall time of a whole stage-1 run into a fresh library, and its counts per state."""
     shutil.rmtree(data_dir, ignore_errors=True)
-    service = MigrationService(Settings(data_dir=data_dir))
+    service = build_service(Settings(data_dir=data_dir))
     try:
         start = time.perf_counter()
         run = service.start_legacy_run(library.db_path, library.images_dir)

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from backend.bootstrap import build_service
 from backend.config import Settings
-from backend.database.migration.service import MigrationService
 
 V2_REFERENCE = 351.0
 GOAL = 2_000.0
@@ -43,7 +43,7 @@ def promote_once(
 ) -> tuple[float, int, dict[str, int]]:
     """Seconds to promote every scanned model, how many succeeded, and the run's counts."""
     shutil.rmtree(data_dir, ignore_errors=True)
-    service = MigrationService(Settings(data_dir=data_dir))
+    service = build_service(Settings(data_dir=data_dir))
     try:
         service.scan([models])
         start = time.perf_counter()

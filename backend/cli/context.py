@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
+from backend.bootstrap import build_service
 from backend.cli.exits import ExitCode
 from backend.cli.failures import describe
 from backend.cli.signals import HANDLED, Interrupted, install
@@ -92,7 +93,7 @@ def settings_of(ctx: click.Context) -> Settings:
 def service_for(ctx: click.Context) -> Iterator[MigrationService]:
     """Build the service from settings; map domain errors to exit code 2."""
     try:
-        service = MigrationService(settings_of(ctx))
+        service = build_service(settings_of(ctx))
     except MigrationError as exc:
         _fail_with(ctx, exc)
     try:

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from backend.app import create_app
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
@@ -33,7 +34,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def service(settings: Settings) -> Iterator[MigrationService]:
     """The real MigrationService on the test's SQLite file."""
-    svc = MigrationService(settings)
+    svc = build_service(settings)
     yield svc
     svc.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary
@@ -12,7 +13,7 @@ from backend.sample.legacy_factory import LegacyLibrary
 
 def make_service(data_dir: Path, url: str | None = None, **settings: Any) -> MigrationService:
     """A service on ``data_dir`` (its SQLite file unless ``url`` is given); close it after use."""
-    return MigrationService(Settings(data_dir=data_dir, database_url=url, **settings))
+    return build_service(Settings(data_dir=data_dir, database_url=url, **settings))
 
 
 def url_of(service: MigrationService) -> str:

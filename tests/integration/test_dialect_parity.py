@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from backend.bootstrap import build_service
 from backend.config import Settings
-from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
 
 CASES = (
@@ -27,7 +27,7 @@ CASES = (
 
 
 def _history(lib: LegacyLibrary, data_dir: Path, url: str | None) -> dict[str, Any]:
-    service = MigrationService(Settings(data_dir=data_dir, database_url=url))
+    service = build_service(Settings(data_dir=data_dir, database_url=url))
     try:
         run = service.start_legacy_run(lib.db_path, lib.images_dir)
         service.run_until_done(run.id)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from backend.bootstrap import build_service
 from backend.config import Settings
-from backend.database.migration import service as service_module
-from backend.database.migration.service import MigrationService
+from backend.database.migration import drive as drive_module
 from backend.database.migration.steps import publish as step_support
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
 from tests.helpers.crash_cli import cli, finish, snapshot_diff
@@ -53,9 +53,9 @@ def count_checkpoints(lib: LegacyLibrary, data_dir: Path) -> list[str]:
     names: list[str] = []
     mp = pytest.MonkeyPatch()
     mp.setattr(step_support, "checkpoint", names.append)
-    mp.setattr(service_module, "checkpoint", names.append)
+    mp.setattr(drive_module, "checkpoint", names.append)
     try:
-        service = MigrationService(Settings(data_dir=data_dir, database_url=None))
+        service = build_service(Settings(data_dir=data_dir, database_url=None))
         try:
             run = service.start_legacy_run(lib.db_path, lib.images_dir)
             # like the CLI, which always passes its progress reporter

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from backend.bootstrap import build_service
 from backend.config import Settings
-from backend.database.migration import service as service_module
-from backend.database.migration.service import MigrationService
+from backend.database.migration import drive as drive_module
 from backend.database.migration.steps import publish as step_support
 from tests.helpers.crash_cli import cli, finish, snapshot_diff, url_for
 from tests.helpers.library_snapshot import (
@@ -49,9 +49,9 @@ def count_checkpoints(data_dir: Path) -> list[str]:
     names: list[str] = []
     mp = pytest.MonkeyPatch()
     mp.setattr(step_support, "checkpoint", names.append)
-    mp.setattr(service_module, "checkpoint", names.append)
+    mp.setattr(drive_module, "checkpoint", names.append)
     try:
-        service = MigrationService(Settings(data_dir=data_dir, batch_size=BATCH))
+        service = build_service(Settings(data_dir=data_dir, batch_size=BATCH))
         try:
             service.promote_batch(None, "merge")
         finally:

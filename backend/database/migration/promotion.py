@@ -1,4 +1,4 @@
-"""Stage-2 operations of MigrationService: promotion runs, v2 batch results, scan."""
+"""Stage-2 use cases: promotion runs, v2 batch results, scan of model folders."""
 
 from __future__ import annotations
 
@@ -7,32 +7,34 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backend.database.migration import pending_files
 from backend.database.migration.artifacts import Artifacts, Conflict
 from backend.database.migration.conflicts import parse_strategy
+from backend.database.migration.drive import run_until_done
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.library import LibraryRepository
+from backend.database.migration.mapping import run_record
 from backend.database.migration.records import PendingMetaJson
+from backend.database.migration.resources import run_info
 from backend.database.migration.results import (
     ConflictEntry,
     FailedEntry,
     PromotionResult,
+    RunKind,
     RunRecord,
     ScanResult,
 )
+from backend.database.migration.runs import backup_if_needed
 from backend.database.migration.scan import (
     DEFAULT_EXTENSIONS,
     admissible_file,
     type_for,
     walk_models,
 )
-from backend.database.migration.steps.promotion import PROMOTION
+from backend.database.migration.wiring import Wiring
 from workflows.records import WorkItem
-
-if TYPE_CHECKING:
-    from backend.database.migration.service import MigrationService
 
 
 def _split_ids(ids: Sequence[Any], known: set[int]) -> tuple[list[int], list[FailedEntry]]:
@@ -76,31 +78,31 @@ def _describe(item: WorkItem | None, pending_id: int, result: PromotionResult) -
         result.failed.append(FailedEntry(id=pending_id, error=message))
 
 
-def remove_promoted_originals(service: MigrationService) -> int:
+def remove_promoted_originals(wiring: Wiring) -> int:
     """Remove originals left behind by promoted or deleted pending models; how many.
 
     The originals of a promoted (or deleted) pending model are removed after the commit; a
     process killed between the two leaves them on disk with no pending row. They are the
     ``remove_files`` of finished promotion items that no pending row references any more.
     """
-    pending_dir = service.env.pending_dir
+    pending_dir = wiring.env.pending_dir
     if not pending_dir.is_dir():
         return 0
     on_disk = {entry.name for entry in pending_dir.iterdir() if entry.is_file()}
     if not on_disk:
         return 0
-    with service.sessions() as session:
+    with wiring.sessions() as session:
         loose = on_disk - LibraryRepository(session).pending_image_names()
     if not loose:
         return 0
     finished: set[str] = set()
-    for run in service.store.runs():
-        if run.kind != PROMOTION:
+    for run in wiring.store.runs():
+        if run.kind != RunKind.PROMOTION:
             continue
         for state in ("promoted", "deleted"):
             after: int | None = None
             while True:
-                page = service.store.items(run.id, state, 1000, after)
+                page = wiring.store.items(run.id, state, 1000, after)
                 for item in page:
                     finished.update(Artifacts.of(item).remove_files)
                 if len(page) < 1000:
@@ -110,14 +112,14 @@ def remove_promoted_originals(service: MigrationService) -> int:
 
 
 @contextmanager
-def _run_lock(service: MigrationService) -> Iterator[None]:
+def _run_lock(wiring: Wiring) -> Iterator[None]:
     """Serialize finding-or-creating the open promotion run across the processes of a library.
 
     Without it two ``promote`` commands started together both find no open run and create one
     each, with an item per pending model in both: every model would be handled twice.
     """
-    service.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(service.settings.data_dir / ".promotion-run.lock", "a+b") as handle:
+    wiring.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(wiring.settings.data_dir / ".promotion-run.lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -126,32 +128,36 @@ def _run_lock(service: MigrationService) -> Iterator[None]:
 
 
 def start_promotion_run(
-    service: MigrationService, ids: Sequence[int] | None, strategy: str | None = None
+    wiring: Wiring, ids: Sequence[int] | None, strategy: str | None = None
 ) -> RunRecord:
     """Add pending models (all when ``ids`` is None) to the open promotion run for
     ``strategy``, creating the run when none is open."""
     chosen = parse_strategy(strategy)
-    remove_promoted_originals(service)
+    remove_promoted_originals(wiring)
     fingerprint = f"pending:{chosen.value if chosen else 'none'}"
-    with _run_lock(service):
-        with service.sessions() as session:
+    with _run_lock(wiring):
+        with wiring.sessions() as session:
             known = LibraryRepository(session).pending_rows_hashes()
         wanted = sorted(known) if ids is None else [i for i in ids if i in known]
         items = [(str(i), known[i]) for i in wanted]
-        run_id = service.store.find_run(PROMOTION, fingerprint)
+        run_id = wiring.store.find_run(RunKind.PROMOTION, fingerprint)
         if run_id is None:
             options = {"on_conflict": chosen.value if chosen else None}
-            options["backup_path"] = service._backup_if_needed("before-promotion")
-            run_id = service.store.create_run(
-                PROMOTION, fingerprint, options, items, max_attempts=service.settings.max_attempts
+            options["backup_path"] = backup_if_needed(wiring, "before-promotion")
+            run_id = wiring.store.create_run(
+                RunKind.PROMOTION,
+                fingerprint,
+                options,
+                items,
+                max_attempts=wiring.settings.max_attempts,
             )
         else:
-            service.store.add_items(run_id, items, max_attempts=service.settings.max_attempts)
-    return service.get_run(run_id)
+            wiring.store.add_items(run_id, items, max_attempts=wiring.settings.max_attempts)
+    return run_record(run_info(wiring.store, run_id))
 
 
 def promote_batch(
-    service: MigrationService,
+    wiring: Wiring,
     ids: Sequence[Any] | None,
     strategy: str | None = None,
     *,
@@ -162,24 +168,24 @@ def promote_batch(
     Bad or unknown ids are failed entries; they never abort the batch.
     """
     parse_strategy(strategy)
-    remove_promoted_originals(service)
-    with service.sessions() as session:
+    remove_promoted_originals(wiring)
+    with wiring.sessions() as session:
         known = set(LibraryRepository(session).pending_ids())
     requested: Sequence[Any] = sorted(known) if ids is None else ids
     valid, failed = _split_ids(requested, known)
     result = PromotionResult(run_id=None, total=len(requested), failed=failed)
     if not valid:
         return result
-    run = service.start_promotion_run(valid, strategy)
-    service.run_until_done(run.id, workers=workers)
+    run = start_promotion_run(wiring, valid, strategy)
+    run_until_done(wiring, run.id, workers=workers)
     result.run_id = run.id
     for pending_id in valid:
-        _describe(service.store.item_by_source(run.id, str(pending_id)), pending_id, result)
+        _describe(wiring.store.item_by_source(run.id, str(pending_id)), pending_id, result)
     return result
 
 
 def scan(
-    service: MigrationService, dirs: Sequence[Path], extensions: Sequence[str] | None = None
+    wiring: Wiring, dirs: Sequence[Path], extensions: Sequence[str] | None = None
 ) -> ScanResult:
     """Add model files under ``dirs`` that the library does not know as pending rows."""
     for folder in dirs:
@@ -187,12 +193,12 @@ def scan(
             raise InvalidInputError(f"scan folder {folder} does not exist or is not a folder")
     scanned = added = skipped = 0
     added_paths: list[str] = []
-    with service.write_sessions() as session, session.begin():
+    with wiring.write_sessions() as session, session.begin():
         repo = LibraryRepository(session)
         known = repo.known_paths()
         for root, file in walk_models(dirs, extensions or DEFAULT_EXTENSIONS):
             scanned += 1
-            found = admissible_file(file, service.settings.import_roots)
+            found = admissible_file(file, wiring.settings.import_roots)
             path = str(found[0]) if found else ""
             if found is None or path in known:
                 skipped += 1  # known, dangling, gone, no regular file or outside the roots

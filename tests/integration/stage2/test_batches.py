@@ -135,7 +135,7 @@ def test_a_crash_right_after_resolve_delete_leaves_no_pending_row(
         def killed(*_args: object, **_kwargs: object) -> int:
             raise KeyboardInterrupt  # the process dies after the commit, before file removal
 
-        monkeypatch.setattr("backend.database.migration.service.pending_files.remove", killed)
+        monkeypatch.setattr("backend.database.migration.runs.pending_files.remove", killed)
         with pytest.raises(KeyboardInterrupt):
             service.resolve(item.id, "delete")
         monkeypatch.undo()

@@ -1,16 +1,32 @@
-"""What the step functions need from the outside world, built once by MigrationService."""
+"""What the step functions need from the outside world, built once by ``backend.bootstrap``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.hashing import HashCache
 from backend.database.migration.legacy.prefetch import PrefetchingRows
+
+
+class ReaderProvider(Protocol):
+    """Hands a step the legacy reader of its run (one per thread)."""
+
+    def for_run(self, run_id: int) -> PrefetchingRows:
+        """The reader of the run's legacy library."""
+        ...
+
+
+class OptionsProvider(Protocol):
+    """Hands a step the options its run was created with."""
+
+    def for_run(self, run_id: int) -> dict[str, Any]:
+        """The run's options."""
+        ...
 
 
 @dataclass
@@ -22,8 +38,8 @@ class StepEnv:
     images_dir: Path
     pending_dir: Path
     webp_method: int
-    reader_for_run: Callable[[int], PrefetchingRows]
-    run_options: Callable[[int], dict[str, Any]]
+    readers: ReaderProvider
+    options: OptionsProvider
     hash_cache: HashCache
     import_roots: Sequence[Path] | None = None
     """When set, a pending model's file must resolve inside one of them to be promoted."""

@@ -55,7 +55,7 @@ def legacy_row(env: StepEnv, item: WorkItem) -> LegacyModel:
             "legacy_id_invalid",
             f"legacy row id {shown!r} is not stored as an INTEGER; the row is not migrated",
         )
-    row = env.reader_for_run(item.run_id).get(int(item.source_key))
+    row = env.readers.for_run(item.run_id).get(int(item.source_key))
     if row is None:
         raise StepError("legacy_row_missing", f"legacy row {item.source_key} no longer exists")
     return row
@@ -63,7 +63,7 @@ def legacy_row(env: StepEnv, item: WorkItem) -> LegacyModel:
 
 def legacy_row_or_none(env: StepEnv, run_id: int, legacy_id: int | None) -> LegacyModel | None:
     """Another legacy row of the run (e.g. the one owning a duplicated hash), if it exists."""
-    return None if legacy_id is None else env.reader_for_run(run_id).get(legacy_id)
+    return None if legacy_id is None else env.readers.for_run(run_id).get(legacy_id)
 
 
 def user_meta(row: LegacyModel) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def item_strategy(env: StepEnv, item: WorkItem) -> tuple[Strategy | None, bool]:
     """The conflict strategy for this item and whether a person already chose it."""
     if item.strategy:
         return Strategy(item.strategy), True
-    option = env.run_options(item.run_id).get("on_conflict")
+    option = env.options.for_run(item.run_id).get("on_conflict")
     return (Strategy(option) if option else None), False
 
 
@@ -161,7 +161,7 @@ def legacy_import(env: StepEnv) -> StepFn:
 
 def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> ApplyFn:
     item.sha256 = sha256
-    winner: int | None = env.run_options(item.run_id).get("duplicates", {}).get(sha256)
+    winner: int | None = env.options.for_run(item.run_id).get("duplicates", {}).get(sha256)
     duplicate = winner is not None and winner != row.legacy_id
     strategy, decided = item_strategy(env, item)
     winner_row = legacy_row_or_none(env, item.run_id, winner) if duplicate else None

@@ -1,0 +1,61 @@
+"""The composition root: settings → engine, schema, session factories, store, steps, service.
+
+The CLI, the Flask app, the demo and the benchmarks build through here; nothing else builds
+an engine or a service.
+"""
+
+from __future__ import annotations
+
+from backend.config import Settings
+from backend.database import schema
+from backend.database.migration.hashing import HashCache
+from backend.database.migration.resources import LegacyReaders, RunOptions, ThreadDrivers
+from backend.database.migration.results import RunKind
+from backend.database.migration.service import MigrationService
+from backend.database.migration.steps.context import StepEnv
+from backend.database.migration.steps.legacy import legacy_steps
+from backend.database.migration.steps.promotion import promotion_steps
+from backend.database.migration.wiring import Wiring
+from backend.database.session import make_session_factory, writer
+from workflows.driver import Steps
+from workflows.store import WorkflowStore
+
+
+def build(settings: Settings) -> Wiring:
+    """Every collaborator of the use cases, on the library at head revision."""
+    engine = schema.open_library(settings)
+    sessions = make_session_factory(engine)
+    write_sessions = make_session_factory(writer(engine))
+    store = WorkflowStore(engine)
+    options = RunOptions(store)
+    readers = LegacyReaders(options, scratch_dir=settings.data_dir / "tmp")
+    env = StepEnv(
+        sessions=sessions,
+        write_sessions=write_sessions,
+        images_dir=settings.images_dir,
+        pending_dir=settings.pending_images_dir,
+        webp_method=settings.webp_method,
+        readers=readers,
+        options=options,
+        hash_cache=HashCache(write_sessions),
+        import_roots=settings.import_roots,
+    )
+    steps: Steps = {
+        RunKind.LEGACY: legacy_steps(env),
+        RunKind.PROMOTION: promotion_steps(env),
+    }
+    return Wiring(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        write_sessions=write_sessions,
+        store=store,
+        env=env,
+        readers=readers,
+        drivers=ThreadDrivers.on(engine, steps, lease_seconds=settings.lease_seconds),
+    )
+
+
+def build_service(settings: Settings) -> MigrationService:
+    """The service the CLI and the HTTP API call, on a freshly built wiring."""
+    return MigrationService(build(settings))

@@ -1,0 +1,39 @@
+"""The collaborators the use cases take, built once by ``backend.bootstrap``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.config import Settings
+from backend.database.migration.resources import LegacyReaders, ThreadDrivers
+from backend.database.migration.steps.context import StepEnv
+from workflows.store import WorkflowStore
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Settings, the database (engine, session factories, workflow store) and the per-thread
+    resources. ``sessions`` read; ``write_sessions`` take the write lock up front (SQLite)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    write_sessions: sessionmaker[Session]
+    store: WorkflowStore
+    env: StepEnv
+    readers: LegacyReaders
+    drivers: ThreadDrivers
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Where private snapshots of a legacy DB are read from (``DATA_DIR/tmp``)."""
+        return self.settings.data_dir / "tmp"
+
+    def close(self) -> None:
+        """Close legacy readers and the engine's connections."""
+        self.readers.close()
+        self.engine.dispose()
