@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, insert, or_, select, update
+from sqlalchemy import Connection, Engine, case, or_, select, update
 from sqlalchemy.orm import Session
 
-from workflows import clock
+from workflows import clock, runs
 from workflows.errors import NotFound
 from workflows.fence import (
     FINAL_VALUES,
@@ -30,9 +30,8 @@ from workflows.machine import WORKING, State, fire
 from workflows.owner import parse_owner, pid_alive
 from workflows.reads import StoreReads
 from workflows.records import WorkItem
+from workflows.runs import Items
 from workflows.tables import writer
-
-_INSERT_CHUNK = 5_000
 
 
 class WorkflowStore(StoreReads):
@@ -55,87 +54,82 @@ class WorkflowStore(StoreReads):
         kind: str,
         fingerprint: str,
         options: dict[str, Any],
-        items: Iterable[tuple[str, str | None]],
+        items: Items,
         *,
         max_attempts: int = 5,
     ) -> int:
-        """Create a run with one ``pending`` item per ``(source_key, sha256)``; its id."""
-        now = clock.now()
-        with self._write() as conn:
-            run_id = conn.execute(
-                insert(RUNS)
-                .values(
-                    kind=kind,
-                    source_fingerprint=fingerprint,
-                    options=options,
-                    created_at=now,
-                    updated_at=now,
-                    finished_at=None,
-                )
-                .returning(RUNS.c.id)
-            ).scalar_one()
-            self._insert_items(conn, run_id, kind, items, max_attempts, skip=set())
-        return int(run_id)
+        """Create a run with one ``pending`` item per ``(source_key, sha256)``; its id.
 
-    def add_items(
-        self, run_id: int, items: Iterable[tuple[str, str | None]], *, max_attempts: int = 5
-    ) -> int:
+        The run holds no key: use :meth:`create_or_find_run` / :meth:`join_open_run` for
+        runs that must be the only one of their source.
+        """
+        with self._write() as conn:
+            run_id = runs.insert_run(conn, kind, fingerprint, options, hold=False)
+            assert run_id is not None
+            runs.insert_items(conn, run_id, kind, items, max_attempts, skip=set())
+        return run_id
+
+    def create_or_find_run(
+        self,
+        kind: str,
+        fingerprint: str,
+        options: dict[str, Any],
+        items: Items,
+        *,
+        max_attempts: int = 5,
+    ) -> tuple[int, bool]:
+        """The one run of ``(kind, fingerprint)``, ever: created with ``items``, or the one
+        already there (left as it is); ``(run_id, created)``.
+
+        One write transaction; the unique ``open_key`` index decides between concurrent
+        callers of any process, and the loser reads the winner's run.
+        """
+        with self._write() as conn:
+            while True:
+                found = runs.holder(conn, kind, fingerprint)
+                if found is not None:
+                    return found, False
+                run_id = runs.insert_run(conn, kind, fingerprint, options, hold=True)
+                if run_id is not None:
+                    runs.insert_items(conn, run_id, kind, items, max_attempts, skip=set())
+                    return run_id, True
+
+    def join_open_run(
+        self,
+        kind: str,
+        fingerprint: str,
+        options: dict[str, Any],
+        items: Items,
+        *,
+        max_attempts: int = 5,
+    ) -> tuple[int, bool]:
+        """Add ``items`` to the open run of ``(kind, fingerprint)``, or create it with them;
+        ``(run_id, created)``. Source keys the run already has are skipped.
+
+        A run stays open while an item is outside the FINAL states; a run whose items all
+        ended gives its key up here, so a new run takes it. One write transaction, guarded by
+        the unique ``open_key`` index.
+        """
+        with self._write() as conn:
+            while True:
+                found = runs.holder(conn, kind, fingerprint)
+                if found is not None:
+                    if runs.is_open(conn, found):
+                        runs.add_items(conn, found, kind, items, max_attempts)
+                        return found, False
+                    runs.release(conn, found)
+                run_id = runs.insert_run(conn, kind, fingerprint, options, hold=True)
+                if run_id is not None:
+                    runs.insert_items(conn, run_id, kind, items, max_attempts, skip=set())
+                    return run_id, True
+
+    def add_items(self, run_id: int, items: Items, *, max_attempts: int = 5) -> int:
         """Add ``pending`` items to a run, skipping source keys it already has; how many."""
         with self._write() as conn:
             kind = conn.execute(select(RUNS.c.kind).where(RUNS.c.id == run_id)).scalar()
             if kind is None:
                 raise NotFound(f"no run {run_id}")
-            skip = set(
-                conn.execute(select(ITEMS.c.source_key).where(ITEMS.c.run_id == run_id)).scalars()
-            )
-            added = self._insert_items(conn, run_id, kind, items, max_attempts, skip=skip)
-            if added:
-                conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(finished_at=None))
-        return added
-
-    def _insert_items(
-        self,
-        conn: Connection,
-        run_id: int,
-        kind: str,
-        items: Iterable[tuple[str, str | None]],
-        max_attempts: int,
-        *,
-        skip: set[str],
-    ) -> int:
-        now = clock.now()
-        batch: list[dict[str, Any]] = []
-        added = 0
-        for source_key, sha256 in items:
-            if source_key in skip:
-                continue
-            skip.add(source_key)
-            batch.append(
-                {
-                    "run_id": run_id,
-                    "kind": kind,
-                    "source_key": source_key,
-                    "sha256": sha256,
-                    "status": State.pending.value,
-                    "failed_from_state": None,
-                    "attempts": 0,
-                    "max_attempts": max_attempts,
-                    "crashes": 0,
-                    "next_attempt_at": 0.0,
-                    "warnings": [],
-                    "artifacts": {},
-                    "version": 0,
-                    "updated_at": now,
-                }
-            )
-            if len(batch) >= _INSERT_CHUNK:
-                conn.execute(insert(ITEMS), batch)
-                added += len(batch)
-                batch = []
-        if batch:
-            conn.execute(insert(ITEMS), batch)
-            added += len(batch)
-        return added
+            return runs.add_items(conn, run_id, kind, items, max_attempts)
 
     def find_run(self, kind: str, fingerprint: str, *, unfinished_only: bool = True) -> int | None:
         """Newest run of ``kind`` on ``fingerprint``; with ``unfinished_only`` only a run that

@@ -36,9 +36,15 @@ class WorkflowBase(DeclarativeBase):
 
 
 class MigrationRun(WorkflowBase):
-    """One migration run (legacy or promotion); its status is derived from its items."""
+    """One migration run (legacy or promotion); its status is derived from its items.
+
+    ``open_key`` is the source fingerprint while the run is *the* run of its source; the unique
+    index on ``(kind, open_key)`` makes "find or create the run" safe across processes. A run
+    gives the key up (NULL) only when a newer run may take its place (see the store).
+    """
 
     __tablename__ = "migration_runs"
+    __table_args__ = (Index("uq_migration_runs_open_key", "kind", "open_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -47,6 +53,7 @@ class MigrationRun(WorkflowBase):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
+    open_key: Mapped[str | None] = mapped_column(String(128))
 
 
 class MigrationItem(WorkflowBase):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from backend.database.migration.results import (
     RunRecord,
     ScanResult,
 )
-from backend.database.migration.runs import backup_if_needed
+from backend.database.migration.runs import backup_if_needed, discard_backup
 from backend.database.migration.scan import (
     DEFAULT_EXTENSIONS,
     admissible_file,
@@ -111,49 +109,30 @@ def remove_promoted_originals(wiring: Wiring) -> int:
     return pending_files.remove(pending_dir, sorted(loose & finished))
 
 
-@contextmanager
-def _run_lock(wiring: Wiring) -> Iterator[None]:
-    """Serialize finding-or-creating the open promotion run across the processes of a library.
-
-    Without it two ``promote`` commands started together both find no open run and create one
-    each, with an item per pending model in both: every model would be handled twice.
-    """
-    wiring.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(wiring.settings.data_dir / ".promotion-run.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def start_promotion_run(
     wiring: Wiring, ids: Sequence[int] | None, strategy: str | None = None
 ) -> RunRecord:
     """Add pending models (all when ``ids`` is None) to the open promotion run for
-    ``strategy``, creating the run when none is open."""
+    ``strategy``, creating the run when none is open (one transaction, guarded by the
+    database: concurrent callers in any process join the same run)."""
     chosen = parse_strategy(strategy)
     remove_promoted_originals(wiring)
+    store = wiring.store
     fingerprint = f"pending:{chosen.value if chosen else 'none'}"
-    with _run_lock(wiring):
-        with wiring.sessions() as session:
-            known = LibraryRepository(session).pending_rows_hashes()
-        wanted = sorted(known) if ids is None else [i for i in ids if i in known]
-        items = [(str(i), known[i]) for i in wanted]
-        run_id = wiring.store.find_run(RunKind.PROMOTION, fingerprint)
-        if run_id is None:
-            options = {"on_conflict": chosen.value if chosen else None}
-            options["backup_path"] = backup_if_needed(wiring, "before-promotion")
-            run_id = wiring.store.create_run(
-                RunKind.PROMOTION,
-                fingerprint,
-                options,
-                items,
-                max_attempts=wiring.settings.max_attempts,
-            )
-        else:
-            wiring.store.add_items(run_id, items, max_attempts=wiring.settings.max_attempts)
-    return run_record(run_info(wiring.store, run_id))
+    with wiring.sessions() as session:
+        known = LibraryRepository(session).pending_rows_hashes()
+    wanted = sorted(known) if ids is None else [i for i in ids if i in known]
+    items = [(str(i), known[i]) for i in wanted]
+    backup = None
+    if store.find_run(RunKind.PROMOTION, fingerprint) is None:
+        backup = backup_if_needed(wiring, "before-promotion")
+    options = {"on_conflict": chosen.value if chosen else None, "backup_path": backup}
+    run_id, created = store.join_open_run(
+        RunKind.PROMOTION, fingerprint, options, items, max_attempts=wiring.settings.max_attempts
+    )
+    if not created:
+        discard_backup(backup)
+    return run_record(run_info(store, run_id))
 
 
 def promote_batch(

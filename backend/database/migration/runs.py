@@ -87,10 +87,18 @@ def start_legacy_run(
         "duplicates": duplicates,
         "backup_path": backup,
     }
-    run_id = store.create_run(
+    run_id, created = store.create_or_find_run(
         RunKind.LEGACY, fingerprint, options, items, max_attempts=wiring.settings.max_attempts
     )
-    return run_record(run_info(store, run_id))
+    if not created:
+        discard_backup(backup)  # another process created the run first
+    return run_record(run_info(store, run_id), resumed=not created)
+
+
+def discard_backup(backup: str | None) -> None:
+    """Remove a backup made for a run that another process created first."""
+    if backup is not None:
+        Path(backup).unlink(missing_ok=True)
 
 
 TRANSIENT_EXHAUSTED = "retries_exhausted"
