@@ -7,10 +7,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 
 from backend.bootstrap import build_service
 from backend.config import Settings
+from backend.database import schema
 from backend.database.migration.images import TIERS, tier_file_name
 from backend.database.session import make_engine
 from backend.sample.legacy_factory import make_sample_library
@@ -154,3 +155,41 @@ def test_two_legacy_commands_started_together_make_one_run(tmp_path: Path) -> No
         count = meta["images_count"]
         expected = {tier_file_name(sha256, s, t) for s in range(count) for t, _f, _q in TIERS}
         assert {n for n in tiers if n.startswith(f"{sha256}_")} == expected
+
+
+def test_upgrade_keeps_duplicated_runs_and_gives_the_key_to_the_newest(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        schema.upgrade(engine, "0003_event_run")
+        with engine.begin() as conn:  # what the old race left behind: two runs per source
+            for kind, fingerprint in [("legacy", "fp")] * 2 + [("promotion", "pending:none")] * 2:
+                conn.execute(
+                    text(
+                        "INSERT INTO migration_runs (kind, source_fingerprint, options, "
+                        "created_at, updated_at) VALUES (:k, :f, '{}', 0, 0)"
+                    ),
+                    {"k": kind, "f": fingerprint},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO migration_items (run_id, kind, source_key, status, attempts, "
+                    "max_attempts, crashes, next_attempt_at, warnings, artifacts, version, "
+                    "updated_at) VALUES (3, 'promotion', '1', 'conflicted', 0, 5, 0, 0, '[]', "
+                    "'{}', 0, 0)"
+                )
+            )
+        schema.upgrade(engine)
+        with engine.connect() as conn:
+            holders = conn.execute(select(RUNS.c.id, RUNS.c.open_key).order_by(RUNS.c.id)).all()
+        store = WorkflowStore(engine)
+        legacy, _ = store.create_or_find_run("legacy", "fp", {}, [])
+        promotion, _ = store.join_open_run("promotion", "pending:none", {}, [("2", None)])
+    finally:
+        engine.dispose()
+    assert [tuple(h) for h in holders] == [
+        (1, None),
+        (2, "fp"),
+        (3, "pending:none"),
+        (4, None),
+    ]
+    assert (legacy, promotion) == (2, 3)
