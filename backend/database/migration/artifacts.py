@@ -1,16 +1,17 @@
 """What the steps leave on an item for later steps, the audit and the API.
 
-Stored as the item's ``artifacts`` JSON with only the keys a step set, exactly as before the
-record existed; read it with :meth:`Artifacts.of`, change it inside :func:`editing`.
+:class:`Artifacts` is a typed view of the item's ``artifacts`` JSON: reading a field reads the
+stored key, setting one writes it, so the JSON keeps exactly the keys the steps set (as before
+the view existed) and a step pays no validation or copy on the hot path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field
+T = TypeVar("T")
 
 ImageMode = Literal["new", "replace", "append"]
 """How the image step numbers an item's images: ``replace`` rewrites seqs 0..k-1 (a re-run
@@ -23,48 +24,93 @@ class HasArtifacts(Protocol):
     artifacts: dict[str, Any]
 
 
-class Conflict(BaseModel):
-    """The clash behind a conflicted item: the hash and the path already in the library."""
-
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class Conflict:
+    """The clash behind a conflicted item: the hash and the path already in the library, and
+    the pending path (stage 2) or the legacy row that owns the hash (stage 1)."""
 
     sha256: str | None = None
     existing_path: str | None = None
     pending_path: str | None = None
     legacy_id: int | None = None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Conflict:
+        """The conflict as stored."""
+        return cls(
+            sha256=data.get("sha256"),
+            existing_path=data.get("existing_path"),
+            pending_path=data.get("pending_path"),
+            legacy_id=data.get("legacy_id"),
+        )
 
-class Artifacts(BaseModel):
-    """An item's artifacts; every field is optional and only set fields are stored."""
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: hash and existing path always, the others when known."""
+        data: dict[str, Any] = {"sha256": self.sha256, "existing_path": self.existing_path}
+        if self.pending_path is not None:
+            data["pending_path"] = self.pending_path
+        if self.legacy_id is not None:
+            data["legacy_id"] = self.legacy_id
+        return data
 
-    model_config = ConfigDict(extra="forbid")
 
-    image_mode: ImageMode | None = None
-    image_seqs: list[int] = Field(default_factory=list)
+class _Key(Generic[T]):
+    """One key of the artifacts JSON, typed; ``default`` is what an absent key reads as."""
+
+    def __init__(self, default: Callable[[], T]) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, view: None, owner: type) -> _Key[T]: ...
+
+    @overload
+    def __get__(self, view: Artifacts, owner: type) -> T: ...
+
+    def __get__(self, view: Artifacts | None, owner: type) -> _Key[T] | T:
+        if view is None:
+            return self
+        value: T = view.json.get(self.name, self.default())
+        return value
+
+    def __set__(self, view: Artifacts, value: T) -> None:
+        view.json[self.name] = value
+
+
+class Artifacts:
+    """Typed fields of an item's artifacts JSON; every field is optional."""
+
+    __slots__ = ("json",)
+
+    image_mode = _Key[ImageMode | None](lambda: None)
+    image_seqs = _Key[list[int]](list)
     """Seqs of the images this item published."""
-    images_count: int | None = None
+    images_count = _Key[int | None](lambda: None)
     """The model's images_count checked at promotion."""
-    pending_id: int | None = None
+    pending_id = _Key[int | None](lambda: None)
     """The pending row a staged legacy item created."""
-    pending_images: list[str] = Field(default_factory=list)
+    pending_images = _Key[list[str]](list)
     """Originals in ``images/pending`` (staged by stage 1, read by stage 2)."""
-    remove_files: list[str] = Field(default_factory=list)
+    remove_files = _Key[list[str]](list)
     """Originals to remove once the promotion (or deletion) has committed."""
-    conflict: Conflict | None = None
+
+    def __init__(self, json: dict[str, Any]) -> None:
+        self.json = json
 
     @classmethod
     def of(cls, item: HasArtifacts) -> Artifacts:
-        """The typed view of ``item.artifacts``."""
-        return cls.model_validate(item.artifacts)
+        """The view of ``item.artifacts`` (writes go to the item's JSON)."""
+        return cls(item.artifacts)
 
-    def save(self, item: HasArtifacts) -> None:
-        """Store the fields that were set back on ``item`` as JSON."""
-        item.artifacts = self.model_dump(mode="json", exclude_unset=True)
+    @property
+    def conflict(self) -> Conflict | None:
+        """The clash recorded on a conflicted (or decided) item."""
+        data = self.json.get("conflict")
+        return None if data is None else Conflict.from_json(data)
 
-
-@contextmanager
-def editing(item: HasArtifacts) -> Iterator[Artifacts]:
-    """Change an item's artifacts; they are saved on the item when the block ends."""
-    artifacts = Artifacts.of(item)
-    yield artifacts
-    artifacts.save(item)
+    @conflict.setter
+    def conflict(self, value: Conflict) -> None:
+        self.json["conflict"] = value.to_json()

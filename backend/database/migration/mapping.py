@@ -8,7 +8,7 @@ from dataclasses import asdict
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from backend.database.migration.artifacts import Artifacts, editing
+from backend.database.migration.artifacts import Artifacts
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.results import (
@@ -82,8 +82,7 @@ def delete_pending_row(conn: Connection, item: WorkItem) -> None:
         row = repo.get_pending(int(item.source_key))
         if row is not None:
             repo.delete_pending(row.id)
-            with editing(item) as artifacts:
-                artifacts.remove_files = list(row.meta.images)
+            Artifacts.of(item).remove_files = list(row.meta.images)
         session.flush()
 
 

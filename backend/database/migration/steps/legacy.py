@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.database.migration.artifacts import Artifacts, Conflict, editing
+from backend.database.migration.artifacts import Artifacts, Conflict
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
 from backend.database.migration.images import source_problem
 from backend.database.migration.legacy.reader import INVALID_ID_PREFIX
@@ -114,8 +114,7 @@ def conflict_transitions(
     Without a strategy the item waits in ``conflicted``. A strategy given up front is recorded
     as a ``conflict`` then a ``resolve`` event, so every decision is in the item's history.
     """
-    with editing(item) as artifacts:
-        artifacts.conflict = conflict
+    Artifacts.of(item).conflict = conflict
     if strategy is None:
         return ["conflict"]
     item.strategy = strategy.value
@@ -171,8 +170,7 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
     def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
         repo = LibraryRepository(session)
         if not duplicate and repo.insert_model_if_new(incoming):
-            with editing(item) as artifacts:
-                artifacts.image_mode = "new"
+            Artifacts.of(item).image_mode = "new"
             if row.images:
                 return "import_model"
             return _without_images(repo, item, sha256, row.tags)
@@ -187,8 +185,7 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
             if _winner_state(session, item.run_id, winner) in WORKING:
                 raise TransientError(f"waiting for legacy row {winner} to import first")
             repo.insert_model_if_new(incoming)  # the winner ended without importing
-            with editing(item) as artifacts:
-                artifacts.image_mode = "new"
+            Artifacts.of(item).image_mode = "new"
             return _with_decision(decided, strategy)
         if not duplicate and existing.path == incoming.path:
             kept = existing.meta.images_count
@@ -197,19 +194,16 @@ def _import(env: StepEnv, item: WorkItem, row: LegacyModel, sha256: str) -> Appl
                     update={"meta": incoming.meta.model_copy(update={"images_count": kept})}
                 )
             )
-            with editing(item) as artifacts:
-                artifacts.image_mode = "replace"
+            Artifacts.of(item).image_mode = "replace"
             return "import_model"
-        conflict = Conflict(sha256=sha256, existing_path=existing.path)
-        if duplicate:
-            conflict.legacy_id = winner
+        owner = winner if duplicate else None
+        conflict = Conflict(sha256=sha256, existing_path=existing.path, legacy_id=owner)
         transitions = conflict_transitions(item, strategy, decided, conflict)
         if transitions is not None:
             return transitions
         assert strategy is not None
         repo.save_model(combine(existing, incoming, strategy))
-        with editing(item) as artifacts:
-            artifacts.image_mode = "append"
+        Artifacts.of(item).image_mode = "append"
         return _with_decision(decided, strategy)
 
     if duplicate or row.images:
@@ -232,8 +226,7 @@ def import_new_without_images(
             results.append(None)
             continue
         inserted.discard(record.sha256)  # a second item of the same hash goes its own way
-        with editing(item) as artifacts:
-            artifacts.image_mode = "new"
+        Artifacts.of(item).image_mode = "new"
         results.append(_imported_without_images(item))
     return results
 
@@ -248,9 +241,9 @@ def _without_images(
 
 
 def _imported_without_images(item: WorkItem) -> list[Transition]:
-    with editing(item) as artifacts:
-        artifacts.image_seqs = []
-        artifacts.images_count = 0
+    artifacts = Artifacts.of(item)
+    artifacts.image_seqs = []
+    artifacts.images_count = 0
     return ["import_model", "process_images", "sync_tags", "promote"]
 
 
@@ -277,8 +270,7 @@ def _stage(env: StepEnv, item: WorkItem, row: LegacyModel) -> ApplyFn:
         shutil.copyfile(ref.path, temp)
         os.replace(temp, env.pending_dir / name)
         names.append(name)
-    with editing(item) as artifacts:
-        artifacts.pending_images = names
+    Artifacts.of(item).pending_images = names
 
     def apply(session: Session, item: WorkItem) -> Transition:
         repo = LibraryRepository(session)
@@ -291,8 +283,7 @@ def _stage(env: StepEnv, item: WorkItem, row: LegacyModel) -> ApplyFn:
             meta=PendingMetaJson(**user_meta(row), images=names),
         )
         repo.add_pending_tags(pending_id, row.tags)
-        with editing(item) as artifacts:
-            artifacts.pending_id = pending_id
+        Artifacts.of(item).pending_id = pending_id
         return "stage"
 
     return apply
@@ -352,8 +343,7 @@ def verify_and_promote(env: StepEnv) -> StepFn:
 
         def apply(session: Session, item: WorkItem) -> Transition:
             count = verify_images(LibraryRepository(session), sha256, env.images_dir)
-            with editing(item) as artifacts:
-                artifacts.images_count = count
+            Artifacts.of(item).images_count = count
             return "promote"
 
         return apply

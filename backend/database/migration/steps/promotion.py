@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from backend.database.migration.artifacts import Artifacts, Conflict, editing
+from backend.database.migration.artifacts import Artifacts, Conflict
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy, combine
 from backend.database.migration.errors import HashError
 from backend.database.migration.library import LibraryRepository
@@ -87,8 +87,7 @@ def promotion_import(env: StepEnv) -> StepFn:
             )
         sha256 = _hash(env, item, row)
         item.sha256 = sha256
-        with editing(item) as artifacts:
-            artifacts.pending_images = list(row.meta.images)
+        Artifacts.of(item).pending_images = list(row.meta.images)
         strategy, decided = item_strategy(env, item)
 
         def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
@@ -106,8 +105,7 @@ def promotion_import(env: StepEnv) -> StepFn:
             if transitions is not None:
                 if strategy is Strategy.DELETE:
                     repo.delete_pending(row.id)
-                    with editing(item) as artifacts:
-                        artifacts.remove_files = list(row.meta.images)
+                    Artifacts.of(item).remove_files = list(row.meta.images)
                 return transitions
             assert strategy in WRITING_STRATEGIES
             repo.save_model(combine(existing, incoming, strategy))
@@ -127,10 +125,10 @@ def _without_images(
     prepare, so they run here, in the import's transaction, each still its own event."""
     repo.add_model_tags(sha256, row.tags)
     repo.delete_pending(row.id)
-    with editing(item) as artifacts:
-        artifacts.image_seqs = []
-        artifacts.images_count = 0
-        artifacts.remove_files = []
+    artifacts = Artifacts.of(item)
+    artifacts.image_seqs = []
+    artifacts.images_count = 0
+    artifacts.remove_files = []
     return ["import_model", "process_images", "sync_tags", "promote"]
 
 
@@ -189,9 +187,9 @@ def promotion_promote(env: StepEnv) -> StepFn:
             repo = LibraryRepository(session)
             count = verify_images(repo, sha256, env.images_dir)
             repo.delete_pending(int(item.source_key))
-            with editing(item) as artifacts:
-                artifacts.images_count = count
-                artifacts.remove_files = list(artifacts.pending_images)
+            artifacts = Artifacts.of(item)
+            artifacts.images_count = count
+            artifacts.remove_files = list(artifacts.pending_images)
             return "promote"
 
         return apply

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.database.migration.artifacts import editing
+from backend.database.migration.artifacts import Artifacts
 from backend.database.migration.errors import ImageError
 from backend.database.migration.faults import checkpoint
 from backend.database.migration.images import TIERS, make_tiers, tier_file_name
@@ -85,8 +85,7 @@ def publish_images(
     staged images are seqs 0..k-1 (a re-import of the same source rewrites the same files).
     """
     if rendered == 0:
-        with editing(item) as artifacts:
-            artifacts.image_seqs = []
+        Artifacts.of(item).image_seqs = []
         return []  # images_count is unchanged whether appending or replacing
     meta = repo.model_meta(sha256)
     if meta is None:
@@ -105,8 +104,7 @@ def publish_images(
     count = base + rendered if append else max(current, rendered)
     repo.set_images_count(sha256, count)
     seqs = list(range(base, base + rendered))
-    with editing(item) as artifacts:
-        artifacts.image_seqs = seqs
+    Artifacts.of(item).image_seqs = seqs
     return seqs
 
 
