@@ -132,7 +132,7 @@ def test_two_legacy_commands_started_together_make_one_run(tmp_path: Path) -> No
         tmp_path / "legacy", models=60, images_per_model=2, image_size=(48, 72), vary_images=True
     )
     clean = tmp_path / "clean"
-    run_stage1(lib, clean, database_url=url_for(clean))
+    run_stage1(lib, clean, url_for(clean))
     data = tmp_path / "data"
     # an existing library: its schema is made before the two commands start
     build_service(Settings(data_dir=data, database_url=url_for(data))).close()
