@@ -78,18 +78,18 @@ def test_two_services_starting_a_promotion_at_the_same_moment_share_one_run(
     run_stage1(copy_lib.lib, data)
     a, b = make_service(data), make_service(data)
     b_looked = threading.Event()
-    real_backup, real_find = a._backup_if_needed, b.store.find_run
+    real_join, real_find = a.store.join_open_run, b.store.find_run
 
-    def a_backup(label: str) -> str | None:  # A has found no open run and is about to create
-        b_looked.wait(timeout=1.0)  # with the run lock B cannot look until A is done
-        return real_backup(label)
+    def a_join(*args: object, **kwargs: object) -> tuple[int, bool]:
+        b_looked.wait(timeout=1.0)  # A has found no open run and is about to create one
+        return real_join(*args, **kwargs)  # type: ignore[arg-type]
 
     def b_find(*args: object, **kwargs: object) -> int | None:
         found = real_find(*args, **kwargs)  # type: ignore[arg-type]
         b_looked.set()
         return found
 
-    monkeypatch.setattr(a, "_backup_if_needed", a_backup)
+    monkeypatch.setattr(a.store, "join_open_run", a_join)
     monkeypatch.setattr(b.store, "find_run", b_find)
     runs: dict[str, int] = {}
 
