@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from backend.app import create_app
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import PendingMetaJson
@@ -37,7 +38,7 @@ class Library:
 
     def client(self, roots: list[Path] | None) -> tuple[FlaskClient, MigrationService]:
         settings = Settings(data_dir=self.data, import_roots=roots, api_token=None)
-        service = MigrationService(settings)
+        service = build_service(settings)
         self._services.append(service)
         return create_app(settings, service).test_client(), service
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.errors import ImageError
 from backend.database.migration.images import _open_regular, make_tiers, source_problem
@@ -30,7 +31,7 @@ def png(path: Path) -> Path:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[MigrationService]:
-    svc = MigrationService(Settings(data_dir=tmp_path / "data"))
+    svc = build_service(Settings(data_dir=tmp_path / "data"))
     yield svc
     svc.close()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.service import MigrationService
@@ -49,7 +50,7 @@ needs_mount = pytest.mark.skipif(
 
 @contextmanager
 def service_on(data: Path) -> Iterator[MigrationService]:
-    svc = MigrationService(Settings(data_dir=data))
+    svc = build_service(Settings(data_dir=data))
     try:
         yield svc
     finally:

@@ -17,6 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from backend.app import create_app
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.jsonsafe import MAX_DEPTH
 from backend.database.migration.library import LibraryRepository
@@ -35,7 +36,7 @@ from tests.helpers.odd_legacy import (
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[MigrationService]:
-    svc = MigrationService(Settings(data_dir=tmp_path / "data"))
+    svc = build_service(Settings(data_dir=tmp_path / "data"))
     yield svc
     svc.close()
 
