@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
+from backend.bootstrap import build_service
 from backend.cli.verify import exit_code, verify
 from backend.config import Settings
 from backend.database.migration.audit.records import AuditReport
@@ -38,7 +39,7 @@ class Library:
         return self.spec.hash_hex.lower()
 
     def service(self) -> MigrationService:
-        return MigrationService(Settings(data_dir=self.data))
+        return build_service(Settings(data_dir=self.data))
 
     def audit(self, run_id: int | None = None, *, deep: bool = False) -> AuditReport:
         service = self.service()
