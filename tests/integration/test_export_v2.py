@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from backend.bootstrap import build_service
 from backend.cli import main
 from backend.config import Settings
 from backend.database import export
-from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 from tests.helpers.v2_ddl import make_v2_library, meta
 
@@ -44,7 +44,7 @@ def existing_v2(data: Path, lib: LegacyLibrary) -> None:
 
 
 def migrate(settings: Settings, lib: LegacyLibrary) -> None:
-    service = MigrationService(settings)
+    service = build_service(settings)
     try:
         service.run_until_done(service.start_legacy_run(lib.db_path, lib.images_dir).id)
     finally:
@@ -111,7 +111,7 @@ def test_a_library_elsewhere_then_export_v2_equals_a_run_into_the_v2_file(
         export._copy(source, to)
         copied.append(to)
 
-    service = MigrationService(elsewhere)
+    service = build_service(elsewhere)
     try:
         with pytest.raises(OSError, match="simulated crash"):
             export.export_v2(service.engine, elsewhere, target, copy=crash_after_three)
@@ -152,7 +152,7 @@ def test_export_v2_never_overwrites_a_pending_original_of_the_v2_app(tmp_path: P
     assert originals, "the sample library stages at least one pending model"
     taken = target / "images" / "pending" / originals[0].name
     taken.write_bytes(b"the v2 app's own original")
-    service = MigrationService(source)
+    service = build_service(source)
     try:
         result = service.export_v2(target)
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from backend.bootstrap import build_service
 from backend.cli import main
 from backend.config import Settings
 from backend.database import schema
@@ -21,7 +22,6 @@ from backend.database.migration.errors import (
     LibrarySettingError,
     MigrationError,
 )
-from backend.database.migration.service import MigrationService
 from backend.sample.legacy_factory import make_sample_library
 from tests.helpers.v2_ddl import file_digest
 
@@ -33,7 +33,7 @@ NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
 def migrated_library(data: Path, legacy_root: Path) -> Path:
     lib = make_sample_library(legacy_root, models=60, image_size=None)
-    service = MigrationService(Settings(data_dir=data))
+    service = build_service(Settings(data_dir=data))
     try:
         service.run_until_done(service.start_legacy_run(lib.db_path, lib.images_dir).id)
     finally:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from backend.bootstrap import build_service
 from backend.config import Settings
 from backend.database.migration.library import LibraryRepository
-from backend.database.migration.service import MigrationService
 from backend.database.session import make_session_factory
 from backend.sample.legacy_factory import make_sample_library
 from tests.helpers.v2_ddl import make_v2_library, meta, v2_connect
@@ -101,7 +101,7 @@ def test_a_migration_into_an_adopted_library_keeps_ids_and_tags_id_max(tmp_path:
         model_tags=[(SHA, 40)],
     )
     lib = make_sample_library(tmp_path / "legacy", models=40, image_size=None)
-    service = MigrationService(Settings(data_dir=data))
+    service = build_service(Settings(data_dir=data))
     try:
         run = service.start_legacy_run(lib.db_path, lib.images_dir)
         service.run_until_done(run.id, workers=1)
