@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from freezegun import freeze_time
 
+from backend.bootstrap import build_service
 from backend.cli import main
 from backend.config import Settings
 from backend.database.migration.errors import InvalidInputError
@@ -32,7 +33,7 @@ def lib(tmp_path: Path) -> LegacyLibrary:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[MigrationService]:
-    svc = MigrationService(Settings(data_dir=tmp_path / "data", database_url=None))
+    svc = build_service(Settings(data_dir=tmp_path / "data", database_url=None))
     yield svc
     svc.close()
 
@@ -77,7 +78,7 @@ def test_a_resumed_run_retries_items_whose_transient_retries_ran_out(
     lib: LegacyLibrary, tmp_path: Path
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", database_url=None, max_attempts=1)
-    service = MigrationService(settings)
+    service = build_service(settings)
     try:
         run = service.start_legacy_run(lib.db_path, lib.images_dir)
         with locked(lib.db_path):
