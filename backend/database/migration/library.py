@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from pydantic import ValidationError
 from sqlalchemy import (
     Column,
     Insert,
@@ -22,11 +26,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from backend.database.migration.jsonsafe import loads_bounded
 from backend.database.migration.records import (
     MetaJson,
     ModelRecord,
     PendingMetaJson,
     PendingModelRecord,
+    is_sha256,
     normalize_tag,
     stored_meta,
 )
@@ -38,6 +44,45 @@ from backend.database.models import (
     Tag,
 )
 from backend.database.v2schema import RAISE_TAGS_ID_MAX, UNTYPED
+
+_Meta = TypeVar("_Meta", MetaJson, PendingMetaJson)
+
+
+def read_meta(text: str | None, kind: type[_Meta]) -> _Meta:
+    """A meta_json as written by us or by the v2 app: NULL, partial, odd or unknown keys are
+    kept readable (unknown keys and values of the wrong type go to ``extra``)."""
+    if text is None or not text.strip():
+        return kind()
+    meta = stored_meta(kind, text)
+    if "unreadable_meta_json" not in meta.extra:
+        return meta
+    try:
+        data, _ = loads_bounded(text)
+    except ValueError:
+        return meta
+    if not isinstance(data, dict):
+        return meta
+    extra = dict(data["extra"]) if isinstance(data.get("extra"), dict) else {}
+    known: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "extra" or value is None:
+            continue
+        if key in kind.model_fields:
+            try:
+                kind.model_validate({key: value})
+                known[key] = value
+                continue
+            except ValidationError:
+                pass
+        extra.setdefault(key, value)
+    return kind(**known, extra=extra)
+
+
+def digest(values: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``values`` (what a rerun compares)."""
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
 
 # Core tables for the hot paths: statements on them skip the ORM's per-statement processing.
 MODELS = cast(Table, Model.__table__)
@@ -120,11 +165,43 @@ class LibraryRepository:
             path=row.path,
             name=row.name or "",
             type=row.type or UNTYPED,
-            size_bytes=row.size_bytes,
-            created_at=row.created_at or 0,
-            meta=stored_meta(MetaJson, row.meta_json or "{}"),
+            size_bytes=row.size_bytes if row.size_bytes is None or row.size_bytes >= 0 else None,
+            created_at=row.created_at,
+            meta=read_meta(row.meta_json, MetaJson),
             tags=self.model_tags(sha256),
         )
+
+    def model_digest(self, sha256: str) -> str | None:
+        """Digest of a model row as stored (columns, meta_json and tag names); None if absent.
+
+        A rerun compares it with the digest recorded when this migration last wrote the model:
+        any change made in the v2 app since (a field, the meta, a tag) makes them differ.
+        """
+        row = (
+            self.session.execute(select(MODELS).where(MODELS.c.sha256 == sha256)).mappings().first()
+        )
+        if row is None:
+            return None
+        values = dict(row)
+        with contextlib.suppress(ValueError):
+            values["meta_json"] = loads_bounded(values["meta_json"] or "null")[0]
+        values["tags"] = sorted(self.model_tags(sha256))
+        return digest(values)
+
+    def record_digest(self, record: ModelRecord) -> str:
+        """What :meth:`model_digest` gives once ``record`` is stored with its tags (computed
+        from the record, without reading the row back)."""
+        values = {
+            "sha256": record.sha256,
+            "path": record.path,
+            "name": record.name,
+            "type": record.type,
+            "size_bytes": record.size_bytes,
+            "created_at": record.created_at,
+            "meta_json": loads_bounded(record.meta.model_dump_json())[0],
+            "tags": sorted(self._tag_names_for(record.tags).values()),
+        }
+        return digest(values)
 
     def save_model(self, record: ModelRecord) -> None:
         """Insert or update a model row (tags are synced separately)."""
@@ -144,9 +221,9 @@ class LibraryRepository:
         self.session.expire_all()
 
     def model_meta(self, sha256: str) -> MetaJson | None:
-        """Only the meta_json of a model (no tags, no other columns)."""
-        text = self.session.connection().scalar(_MODEL_META, {"sha": sha256})
-        return None if text is None else stored_meta(MetaJson, text)
+        """Only the meta_json of a model (no tags, no other columns); None when no such model."""
+        row = self.session.connection().execute(_MODEL_META, {"sha": sha256}).first()
+        return None if row is None else read_meta(row[0], MetaJson)
 
     def insert_model_if_new(self, record: ModelRecord) -> bool:
         """Insert the model unless its hash is already in the library; True when inserted."""
@@ -319,7 +396,7 @@ class LibraryRepository:
         """File names of every original referenced by a pending row."""
         names: set[str] = set()
         for meta_json in self.session.scalars(select(PendingImport.meta_json)):
-            names.update(stored_meta(PendingMetaJson, meta_json or "{}").images)
+            names.update(read_meta(meta_json, PendingMetaJson).images)
         return names
 
     def _pending_record(self, row: PendingImport) -> PendingModelRecord:
@@ -334,11 +411,11 @@ def _pending_from(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRec
     return PendingModelRecord(
         id=values["id"],
         path=values["path"],
-        sha256=values["sha256"],
+        sha256=values["sha256"] if values["sha256"] and is_sha256(values["sha256"]) else None,
         name=values["name"] or "",
         type=values["type"] or UNTYPED,
-        size_bytes=values["size_bytes"],
-        created_at=values["created_at"] or 0,
-        meta=stored_meta(PendingMetaJson, values["meta_json"] or "{}"),
+        size_bytes=values["size_bytes"] if (values["size_bytes"] or 0) >= 0 else None,
+        created_at=values["created_at"],
+        meta=read_meta(values["meta_json"], PendingMetaJson),
         tags=tags,
     )

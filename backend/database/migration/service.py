@@ -61,6 +61,7 @@ from backend.database.migration.results import (
 from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.steps.legacy import LEGACY, legacy_steps
 from backend.database.migration.steps.promotion import PROMOTION, promotion_steps
+from backend.database.migration.types import TypeMap
 from backend.database.migration.workers import run_with_workers
 from backend.database.session import make_session_factory, writer
 from workflows.driver import Driver, ItemReport
@@ -95,6 +96,7 @@ class MigrationService:
             run_options=self._run_options,
             hash_cache=HashCache(self.write_sessions),
             import_roots=settings.import_roots,
+            types=TypeMap.load(settings.data_dir),
         )
         self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
 
@@ -172,7 +174,7 @@ class MigrationService:
     def preflight(self, legacy_db: Path, images_dir: Path) -> LegacyPreflight:
         """Read a legacy library (read-only) and report what a migration will meet."""
         with LegacyReader(legacy_db, images_dir, scratch_dir=self.scratch_dir) as reader:
-            return reader.preflight()
+            return reader.preflight(TypeMap.load(self.settings.data_dir))
 
     def start_legacy_run(
         self, legacy_db: Path, images_dir: Path, *, on_conflict: str | None = None
@@ -185,8 +187,10 @@ class MigrationService:
         legacy_db, images_dir = legacy_db.resolve(), images_dir.resolve()
         with LegacyReader(legacy_db, images_dir, scratch_dir=self.scratch_dir) as reader:
             fingerprint = reader.fingerprint()
+            vocabulary = reader.tag_names()
             existing = self.store.find_run(LEGACY, fingerprint, unfinished_only=False)
             if existing is not None:
+                self._add_tags(vocabulary)
                 return self._resume_legacy_run(existing, strategy)
             items: list[tuple[str, str | None]] = []
             owners: dict[str, int] = {}
@@ -201,6 +205,7 @@ class MigrationService:
                 else:
                     owners[sha256] = legacy_id
         backup = self._backup_if_needed("before-legacy")
+        self._add_tags(vocabulary)
         options: dict[str, Any] = {
             "legacy_db": str(legacy_db),
             "images_dir": str(images_dir),
@@ -228,6 +233,11 @@ class MigrationService:
             run_id, error_codes=[TRANSIENT_EXHAUSTED], detail={"reason": "run resumed"}
         )
         return run_record(info, resumed=True)
+
+    def _add_tags(self, names: Sequence[str]) -> None:
+        """Every legacy tag, used or not, into the library by name (the user's vocabulary)."""
+        with self.write_sessions() as session, session.begin():
+            LibraryRepository(session).ensure_tags(names)
 
     def migrate_legacy(
         self,
