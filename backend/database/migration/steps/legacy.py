@@ -104,6 +104,12 @@ def to_model_record(row: LegacyModel, sha256: str, types: TypeMap) -> ModelRecor
     )
 
 
+def as_v2_row(row: LegacyModel, types: TypeMap) -> LegacyModel:
+    """The legacy row with the type it gets in the library (for comparing with the library)."""
+    mapped = types.v2_type(row.type, row.path)
+    return row if mapped == row.type else row.model_copy(update={"type": mapped})
+
+
 def item_strategy(env: StepEnv, item: WorkItem) -> tuple[Strategy | None, bool]:
     """The conflict strategy for this item and whether a person already chose it."""
     if item.strategy:
@@ -181,17 +187,17 @@ def legacy_import(env: StepEnv, prior: PriorWrites) -> StepFn:
     return step
 
 
+def _changed_in_v2(sha256: str) -> ItemWarning:
+    return ItemWarning(
+        code="changed_in_v2",
+        message=f"model {sha256} was changed in the v2 app after an earlier run wrote it;"
+        " the library's row is kept unless --on-conflict override|merge was given",
+    )
+
+
 def _keep_users_row(item: WorkItem, existing: ModelRecord, written: Written) -> list[Transition]:
     """The model changed in the v2 app since this migration wrote it: keep the user's row
     (nothing is written) and carry the record forward, so later reruns keep it too."""
-    add_warning(
-        item,
-        ItemWarning(
-            code="changed_in_v2",
-            message=f"model {existing.sha256} was changed in the v2 app after an earlier run"
-            " wrote it; the library's row is kept",
-        ),
-    )
     item.artifacts["conflict"] = {"sha256": existing.sha256, "existing_path": existing.path}
     item.artifacts[DIGEST] = written.digest
     item.artifacts[CREATED] = written.created
@@ -236,9 +242,14 @@ def _import(
         if written is not None:
             # An earlier run of this migration wrote this model.
             item.artifacts[OWN_SEQS] = written.seqs.get(item.source_key, [])
+            item.artifacts[CREATED] = written.created
             if repo.model_digest(sha256) != written.digest:
-                return _keep_users_row(item, existing, written)
-            if not duplicate and written.created:
+                # Changed in the v2 app since: kept, unless --on-conflict / resolve says how
+                # to combine (override / merge, below, like any model already there).
+                add_warning(item, _changed_in_v2(sha256))
+                if strategy not in WRITING_STRATEGIES:
+                    return _keep_users_row(item, existing, written)
+            elif not duplicate and written.created:
                 kept = existing.meta.images_count
                 repo.save_model(
                     incoming.model_copy(
