@@ -267,28 +267,53 @@ class LibraryRepository:
 
     # --- tags -----------------------------------------------------------------------------
 
-    def ensure_tags(self, names: Iterable[str]) -> dict[str, int]:
-        """Tag ids by normalized name, creating missing tags; never renames or renumbers."""
+    def _tag_aliases(self) -> dict[str, str]:
+        """Tags already in the library under a name that is not in normalized form (e.g. the
+        v2 app's ``Anime``), by normalized name; the lowest id wins. Read once per session."""
+        aliases: dict[str, str] | None = self.session.info.get("tag_aliases")
+        if aliases is None:
+            aliases = {}
+            for name in self.session.scalars(select(TAGS.c.name).order_by(TAGS.c.id)):
+                key = normalize_tag(name)
+                if key != name:
+                    aliases.setdefault(key, name)
+            self.session.info["tag_aliases"] = aliases
+        return aliases
+
+    def _tag_names_for(self, names: Iterable[str]) -> dict[str, str]:
+        """Stored tag name by normalized name, creating the tags that are missing: an existing
+        tag is reused by its lower-cased, trimmed name and never renamed or renumbered."""
         wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
         if not wanted:
             return {}
-        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted])
-        rows = self.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))
-        return {name: tag_id for name, tag_id in rows}
+        aliases = self._tag_aliases()
+        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted if n not in aliases])
+        return {n: aliases.get(n, n) for n in wanted}
+
+    def ensure_tags(self, names: Iterable[str]) -> dict[str, int]:
+        """Tag ids by normalized name, creating missing tags; never renames or renumbers."""
+        stored = self._tag_names_for(names)
+        if not stored:
+            return {}
+        by_name = {name: key for key, name in stored.items()}
+        rows = self.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(list(by_name))))
+        return {by_name[name]: tag_id for name, tag_id in rows}
 
     def add_model_tags(self, sha256: str, names: Iterable[str]) -> None:
         """Union the named tags into the model's tags (two statements, whatever the count)."""
         self.add_tags_to_models([(sha256, names)])
 
     def add_tags_to_models(self, wanted: Iterable[tuple[str, Iterable[str]]]) -> None:
-        """Union named tags into several models' tags: two statements for all of them."""
+        """Union named tags into several models' tags: two statements for all of them (an
+        existing tag is reused by its normalized name, see :meth:`_tag_names_for`)."""
         pairs = {(sha256, normalize_tag(n)) for sha256, names in wanted for n in names}
         links = sorted((sha256, name) for sha256, name in pairs if name)
         if not links:
             return
-        _insert_ignore(self.session, TAGS, [{"name": n} for n in sorted({n for _, n in links})])
+        stored = self._tag_names_for({n for _, n in links})
         conn = self.session.connection()
-        conn.execute(_ignore_links(conn.dialect.name), [{"sha": s, "name": n} for s, n in links])
+        rows = [{"sha": s, "name": stored[n]} for s, n in links]
+        conn.execute(_ignore_links(conn.dialect.name), rows)
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""
