@@ -238,9 +238,10 @@ def test_a_pending_row_already_there_for_the_path_is_not_duplicated(
 # --- reruns -------------------------------------------------------------------------------------
 
 
-def test_a_rerun_keeps_what_the_user_changed_in_the_v2_app(
-    legacy: LegacyLibrary, tmp_path: Path
-) -> None:
+def test_a_rerun_keeps_what_the_user_changed_in_the_v2_app(tmp_path: Path) -> None:
+    legacy = make_legacy_library(
+        tmp_path / "legacy", cases=("valid", "several_images", "null_extra", "empty_extra")
+    )
     data = tmp_path / "data"
     target = make_target(data, tmp_path / "comfy")
     valid, several = legacy.by_case("valid")[0], legacy.by_case("several_images")[0]
@@ -266,6 +267,7 @@ def test_a_rerun_keeps_what_the_user_changed_in_the_v2_app(
         target.service.run_until_done(rerun.id)
         kept = _item(target, rerun.id, valid.legacy_id)
         rewritten = _item(target, rerun.id, several.legacy_id)
+        imageless = [_item(target, rerun.id, r.legacy_id) for r in legacy.rows[2:]]
         after_rerun = target.query("SELECT meta_json FROM models WHERE sha256 = ?", sha_valid)
         assert target.query("SELECT * FROM models WHERE sha256 = ?", sha_several) == untouched
         assert file_digests(data / "images", "") == files
@@ -282,6 +284,9 @@ def test_a_rerun_keeps_what_the_user_changed_in_the_v2_app(
     assert json.loads(str(after_rerun[0][0])) == edited
     assert rewritten.state == "promoted"  # type: ignore[attr-defined]
     assert rewritten.artifacts["image_mode"] == "replace"  # type: ignore[attr-defined]
+    # models without images were inserted as a group: their digest was computed, not read
+    assert [i.state for i in imageless] == ["promoted", "promoted"]  # type: ignore[attr-defined]
+    assert all("changed_in_v2" not in _codes(i) for i in imageless)
     assert json.loads(str(restored[0][0]))["description"] == f"Notes about {Path(valid.path).stem}."
 
 
