@@ -347,3 +347,16 @@ def test_preflight_prints_the_type_mapping(legacy: LegacyLibrary, tmp_path: Path
     assert result.exit_code == 0, result.output
     assert "legacy → v2 tab" in result.output
     assert "checkpoints" in result.output and "loras" in result.output
+
+
+def test_the_sample_factory_writes_absolute_paths_as_v1_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    lib = make_legacy_library(Path("relative-root"), cases=("valid", "null_name"))
+    conn = sqlite3.connect(lib.db_path)
+    try:
+        paths = [str(p) for (p,) in conn.execute("SELECT path FROM models")]
+    finally:
+        conn.close()
+    assert paths and all(os.path.isabs(p) for p in paths)
