@@ -14,6 +14,7 @@ from PIL import Image
 
 from backend.cli import main
 from backend.database.migration.images import TIERS, make_tiers, tier_file_name
+from backend.database.migration.types import TYPES_CACHE_NAME, TypeMap
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
 from backend.sample.v2_factory import V2_TAGS
 from tests.helpers.library_snapshot import snapshot_library
@@ -360,3 +361,18 @@ def test_the_sample_factory_writes_absolute_paths_as_v1_does(
     finally:
         conn.close()
     assert paths and all(os.path.isabs(p) for p in paths)
+
+
+def test_load_reads_the_data_folder_and_reports_an_unreadable_cache(tmp_path: Path) -> None:
+    assert TypeMap.load(tmp_path).folders == ()
+    models = tmp_path / "models" / "loras"
+    (tmp_path / TYPES_CACHE_NAME).write_text(
+        json.dumps({"version": 1, "types": ["loras"], "paths_by_type": {"loras": [str(models)]}})
+    )
+    loaded = TypeMap.load(tmp_path)
+    assert loaded.v2_type("checkpoint", str(models / "x.safetensors")) == "loras"
+    assert loaded.problem is None
+    (tmp_path / TYPES_CACHE_NAME).write_text("{not json")
+    broken = TypeMap.load(tmp_path)
+    assert broken.problem is not None and TYPES_CACHE_NAME in broken.problem
+    assert broken.v2_type("checkpoint", str(models / "x.safetensors")) == "checkpoints"

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from backend.database.migration.types import (
     LEGACY_TYPE_KEY,
-    TYPES_CACHE_NAME,
     V1_ALIASES,
     TypeMap,
     TypesCache,
@@ -65,21 +61,6 @@ def test_a_changed_type_keeps_the_legacy_one_in_extra() -> None:
     assert types.apply("lora", "/m", {"k": 1}) == ("loras", {"k": 1, LEGACY_TYPE_KEY: "lora"})
     assert types.apply("vae", "/m", {"k": 1}) == ("vae", {"k": 1})
     assert types.apply("loras", "/m", {}) == ("loras", {})  # already a v2 type: idempotent
-
-
-def test_load_reads_the_data_folder_and_reports_an_unreadable_cache(tmp_path: Path) -> None:
-    assert TypeMap.load(tmp_path).folders == ()
-    models = tmp_path / "models" / "loras"
-    (tmp_path / TYPES_CACHE_NAME).write_text(
-        json.dumps({"version": 1, "types": ["loras"], "paths_by_type": {"loras": [str(models)]}})
-    )
-    loaded = TypeMap.load(tmp_path)
-    assert loaded.v2_type("checkpoint", str(models / "x.safetensors")) == "loras"
-    assert loaded.problem is None
-    (tmp_path / TYPES_CACHE_NAME).write_text("{not json")
-    broken = TypeMap.load(tmp_path)
-    assert broken.problem is not None and TYPES_CACHE_NAME in broken.problem
-    assert broken.v2_type("checkpoint", str(models / "x.safetensors")) == "checkpoints"
 
 
 def test_the_mapping_counts_legacy_type_to_v2_type() -> None:
