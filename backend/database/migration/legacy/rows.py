@@ -269,7 +269,7 @@ def absolute_model_path(path: str, base_dir: str | None) -> str:
     """A relative legacy model path resolved against ``base_dir`` (the legacy DB's folder);
     absolute paths (POSIX or Windows) and empty ones are returned unchanged."""
     if (
-        not path
+        not path.strip()
         or base_dir is None
         or os.path.isabs(path)
         or re.match(r"[A-Za-z]:[\\/]|\\\\", path)
