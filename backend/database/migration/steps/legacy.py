@@ -240,16 +240,22 @@ def _import(
             return _with_decision(decided, strategy)
         written = prior.get(item.run_id, sha256)
         if written is not None:
-            # An earlier run of this migration wrote this model.
-            item.artifacts[OWN_SEQS] = written.seqs.get(item.source_key, [])
-            item.artifacts[CREATED] = written.created
-            if repo.model_digest(sha256) != written.digest:
+            # An earlier run of this migration wrote this model. From the same source (same
+            # path): its images go back to the seqs it wrote; from another legacy DB listing
+            # the file elsewhere, the row is combined and appended like any other conflict.
+            same_source = existing.path == incoming.path
+            if same_source:
+                item.artifacts[OWN_SEQS] = written.seqs.get(item.source_key, [])
+                item.artifacts[CREATED] = written.created
+            changed = repo.model_digest(sha256) != written.digest
+            if changed:
                 # Changed in the v2 app since: kept, unless --on-conflict / resolve says how
-                # to combine (override / merge, below, like any model already there).
+                # (override rewrites it from the legacy row; merge combines, below).
                 add_warning(item, _changed_in_v2(sha256))
                 if strategy not in WRITING_STRATEGIES:
                     return _keep_users_row(item, existing, written)
-            elif not duplicate and written.created:
+            rewrite = not changed or strategy is Strategy.OVERRIDE
+            if rewrite and not duplicate and written.created and same_source:
                 kept = existing.meta.images_count
                 repo.save_model(
                     incoming.model_copy(
