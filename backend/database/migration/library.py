@@ -166,7 +166,7 @@ class LibraryRepository:
             name=row.name or "",
             type=row.type or UNTYPED,
             size_bytes=row.size_bytes if row.size_bytes is None or row.size_bytes >= 0 else None,
-            created_at=row.created_at,
+            created_at=row.created_at or 0,
             meta=read_meta(row.meta_json, MetaJson),
             tags=self.model_tags(sha256),
         )
@@ -440,7 +440,7 @@ def _pending_from(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRec
         name=values["name"] or "",
         type=values["type"] or UNTYPED,
         size_bytes=values["size_bytes"] if (values["size_bytes"] or 0) >= 0 else None,
-        created_at=values["created_at"],
+        created_at=values["created_at"] or 0,
         meta=read_meta(values["meta_json"], PendingMetaJson),
         tags=tags,
     )
