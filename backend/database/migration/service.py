@@ -190,8 +190,7 @@ class MigrationService:
             vocabulary = reader.tag_names()
             existing = self.store.find_run(LEGACY, fingerprint, unfinished_only=False)
             if existing is not None:
-                self._add_tags(vocabulary)
-                return self._resume_legacy_run(existing, strategy)
+                return self._resume_legacy_run(existing, strategy)  # its tags are in
             items: list[tuple[str, str | None]] = []
             owners: dict[str, int] = {}
             duplicates: dict[str, int] = {}
