@@ -220,6 +220,24 @@ class LibraryRepository:
             self.session.execute(update(Model).where(Model.sha256 == record.sha256).values(values))
         self.session.expire_all()
 
+    def models_by_hash(self, hashes: Iterable[str]) -> dict[str, ModelRecord]:
+        """The library models with these hashes, WITHOUT their tags (one query, for lists)."""
+        wanted = sorted(set(hashes))
+        found: dict[str, ModelRecord] = {}
+        for start in range(0, len(wanted), 500):
+            stmt = select(Model).where(Model.sha256.in_(wanted[start : start + 500]))
+            for row in self.session.scalars(stmt):
+                found[row.sha256] = ModelRecord(
+                    sha256=row.sha256,
+                    path=row.path,
+                    name=row.name,
+                    type=row.type,
+                    size_bytes=row.size_bytes,
+                    created_at=row.created_at,
+                    meta=MetaJson.model_validate_json(row.meta_json),
+                )
+        return found
+
     def model_meta(self, sha256: str) -> MetaJson | None:
         """Only the meta_json of a model (no tags, no other columns); None when no such model."""
         row = self.session.connection().execute(_MODEL_META, {"sha": sha256}).first()

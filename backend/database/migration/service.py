@@ -42,9 +42,11 @@ from backend.database.migration.mapping import (
     run_record,
     status_record,
 )
+from backend.database.migration.preview import conflict_preview
 from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.results import (
     AdvanceResult,
+    ConflictPreview,
     EventRecord,
     HealthRecord,
     ItemDetail,
@@ -61,6 +63,7 @@ from backend.database.migration.results import (
 from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.steps.legacy import LEGACY, legacy_steps
 from backend.database.migration.steps.promotion import PROMOTION, promotion_steps
+from backend.database.migration.summary import ModelLookup, items_page, summarize
 from backend.database.migration.types import TypeMap
 from backend.database.migration.workers import run_with_workers
 from backend.database.session import make_session_factory, writer
@@ -99,6 +102,7 @@ class MigrationService:
             types=TypeMap.load(settings.data_dir),
         )
         self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
+        self.models = ModelLookup(self.sessions, settings.images_dir, self._reader_for_run)
 
     @property
     def scratch_dir(self) -> Path:
@@ -390,23 +394,36 @@ class MigrationService:
         return [status_record(r.kind, self.store.status(r.id)) for r in runs]
 
     def list_items(
-        self, run_id: int, *, state: str | None = None, limit: int = 100, after: int | None = None
+        self,
+        run_id: int,
+        *,
+        state: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
+        type: str | None = None,
+        query: str | None = None,
     ) -> ItemPage:
-        """A keyset page of a run's items, optionally of one state."""
+        """A keyset page of a run's items as models (name, type, thumbnail), optionally of one
+        state and type, with a name containing ``query``."""
         self._run_info(run_id)
         if not 1 <= limit <= 1000:
             raise InvalidInputError("limit must be between 1 and 1000")
         if state is not None and state not in STATES:
             raise InvalidInputError(f"unknown state {state!r}; one of {', '.join(STATES)}")
-        rows = self.store.items(run_id, state, limit, after)
-        next_after = rows[-1].id if len(rows) == limit else None
-        return ItemPage(items=[item_record(r) for r in rows], next_after=next_after)
+        return items_page(
+            self.store, self.models, run_id, state=state, limit=limit, after=after,
+            type_=type, query=query,
+        )  # fmt: skip
 
     def item_detail(self, item_id: int) -> ItemDetail:
-        """An item with its warnings and full event history."""
+        """An item (as a model) with its warnings and full event history."""
         item = self._item(item_id)
         events = [EventRecord.model_validate(asdict(e)) for e in self.store.events(item_id)]
-        return ItemDetail(item=item_record(item), events=events)
+        return ItemDetail(item=summarize(self.models, [item])[0], events=events)
+
+    def conflict_preview(self, item_id: int) -> ConflictPreview:
+        """A conflicted item's two models side by side and what each strategy would make."""
+        return conflict_preview(self.store, self.models, item_id)
 
     def _item(self, item_id: int) -> WorkItem:
         item = self.store.get_item(item_id)
