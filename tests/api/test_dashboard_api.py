@@ -70,6 +70,15 @@ def test_items_carry_name_type_and_a_thumbnail(client: FlaskClient, legacy: Lega
     detail = client.get(f"{ITEMS}/{conflicted['id']}").get_json()["item"]
     assert (detail["name"], detail["type"]) == (conflicted["name"], conflicted["type"])
 
+    promotion = client.post(RUNS, json={"kind": "promotion"}).get_json()
+    drive(client, promotion["id"])
+    [promoted_copy] = items(client, promotion["id"])
+    assert (promoted_copy["state"], promoted_copy["name"]) == ("promoted", staged["name"])
+    # The staged legacy row's pending model is gone (promoted): named from its legacy row.
+    again = by_name(items(client, run_id))[staged["name"]]
+    assert (again["state"], again["type"]) == ("staged", staged["type"])
+    assert str(again["thumbnail"]).startswith(f"legacy/{run_id}/")
+
 
 def test_items_filter_by_type_and_name_with_keyset_paging(
     client: FlaskClient, legacy: LegacyLibrary
@@ -160,6 +169,7 @@ def test_conflict_preview_of_a_legacy_duplicate_matches_what_merge_writes(
     assert preview["incoming"]["source"] == f"legacy row {copy.legacy_id}"
     assert preview["incoming"]["name"] == copy.name
     assert preview["library"]["sha256"] == preview["incoming"]["sha256"]
+    assert preview["incoming"]["images_count"] == len(preview["incoming"]["images"]) == 1
     for key in ("type", "path", "size_bytes", "tags", "description", "prompts", "images"):
         assert key in preview["library"] and key in preview["incoming"]
     strategies = {s["strategy"]: s for s in preview["strategies"]}

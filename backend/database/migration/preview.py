@@ -38,8 +38,9 @@ COMPARED: tuple[str, ...] = (
 """The fields a person compares, in the order the page shows them."""
 
 
-def side(source: str, model: ModelRecord, images: list[str]) -> ModelSide:
-    """One side of the comparison."""
+def side(source: str, model: ModelRecord, images: list[str], *, counted: bool = True) -> ModelSide:
+    """One side of the comparison; ``counted`` False: a source whose images are not tiers yet
+    (its images_count is how many it brings)."""
     return ModelSide(
         source=source,
         sha256=model.sha256,
@@ -51,7 +52,7 @@ def side(source: str, model: ModelRecord, images: list[str]) -> ModelSide:
         description=model.meta.description,
         community_links=model.meta.community_links,
         prompts=model.meta.prompts,
-        images_count=model.meta.images_count,
+        images_count=model.meta.images_count if counted else len(images),
         images=images,
     )
 
@@ -83,14 +84,16 @@ def _incoming(lookup: ModelLookup, item: WorkItem, sha256: str) -> tuple[ModelSi
             raise NotFoundError(f"legacy row {item.source_key} no longer exists")
         images = legacy_images(item.run_id, reader, row.images)
         model = legacy_steps.to_model_record(row, sha256)
-        return side(f"legacy row {row.legacy_id}", model, images), "the legacy row"
+        label = f"legacy row {row.legacy_id}"
+        return side(label, model, images, counted=False), "the legacy row"
     with lookup.sessions() as session:
         pending = LibraryRepository(session).get_pending(int(item.source_key))
     if pending is None:
         raise NotFoundError(f"pending model {item.source_key} no longer exists")
     model = promotion_steps.to_model_record(pending, sha256)
     images = [pending_image(name) for name in pending.meta.images]
-    return side(f"pending model {pending.id}", model, images), "the pending model"
+    label = f"pending model {pending.id}"
+    return side(label, model, images, counted=False), "the pending model"
 
 
 def _library(lookup: ModelLookup, item: WorkItem, sha256: str) -> ModelSide:
@@ -108,7 +111,8 @@ def _library(lookup: ModelLookup, item: WorkItem, sha256: str) -> ModelSide:
         if row is not None:
             owner = legacy_steps.to_model_record(row, sha256)
             images = legacy_images(item.run_id, reader, row.images)
-            return side(f"legacy row {row.legacy_id} (imports first)", owner, images)
+            label = f"legacy row {row.legacy_id} (imports first)"
+            return side(label, owner, images, counted=False)
     raise NotFoundError(f"the model {sha256} this item conflicts with is not in the library")
 
 

@@ -113,6 +113,11 @@ def summarize(lookup: ModelLookup, items: Sequence[WorkItem]) -> list[ItemRecord
         repo = LibraryRepository(session)
         models = repo.models_by_hash(hashes) if hashes else {}
         pending = {r.id: r for r in repo.list_pending(pending_ids)} if pending_ids else {}
+    for item in items:
+        # A staged row whose pending model was promoted or deleted since: its legacy row.
+        gone = _pending_id(item) not in pending
+        if places[item.id] == "pending" and item.kind == "legacy" and gone:
+            places[item.id] = "legacy"
     legacy: dict[int, dict[int, LegacyModel]] = {}
     for run_id in {i.run_id for i in items if places[i.id] == "legacy"}:
         ids = [int(i.source_key) for i in items if places[i.id] == "legacy" and i.run_id == run_id]
