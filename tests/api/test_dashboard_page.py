@@ -77,4 +77,4 @@ def test_the_page_documents_its_keys_and_sends_json_posts(client: FlaskClient) -
 
     assert 'data-testid="conflict-keys"' in html and "<kbd>Esc</kbd>" in html
     assert 'headers["Content-Type"] = "application/json"' in script
-    assert 'method === "POST"' in script
+    assert 'method === "GET" ? undefined : JSON.stringify' in script

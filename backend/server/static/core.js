@@ -52,18 +52,22 @@ function authHeaders() {
   return view.token ? { Authorization: `Bearer ${view.token}` } : {};
 }
 
-/** Call the API; a non-2xx answer becomes an ApiError carrying the API's error.message.
- * Every POST sends a JSON body (an empty object when there is nothing to say). */
-export async function api(method, path, body) {
-  const headers = { Accept: "application/json", ...authHeaders() };
-  const payload = method === "POST" ? JSON.stringify(body === undefined ? {} : body) : undefined;
-  if (payload !== undefined) headers["Content-Type"] = "application/json";
-  let response;
+/** The page's one network call: same origin, never cached, with the token when there is one. */
+async function request(path, init) {
   try {
-    response = await fetch(path, { method, headers, body: payload, cache: "no-store" });
+    return await fetch(path, { ...init, headers: { ...init.headers, ...authHeaders() }, cache: "no-store" });
   } catch (err) {
     throw new ApiError(0, "network_error", `Cannot reach the server: ${err.message}`);
   }
+}
+
+/** Call the API; a non-2xx answer becomes an ApiError carrying the API's error.message.
+ * Every POST is JSON, even without a payload: the server refuses any other content type. */
+export async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  const payload = method === "GET" ? undefined : JSON.stringify(body === undefined ? {} : body);
+  if (payload !== undefined) headers["Content-Type"] = "application/json";
+  const response = await request(path, { method, headers, body: payload });
   let data = null;
   try {
     data = await response.json();
@@ -189,7 +193,7 @@ function imageUrl(ref) {
 
 function blobFor(ref) {
   if (!thumbnails.has(ref)) {
-    thumbnails.set(ref, fetch(imageUrl(ref), { headers: authHeaders(), cache: "no-store" })
+    thumbnails.set(ref, request(imageUrl(ref), { method: "GET", headers: {} })
       .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`HTTP ${r.status}`))))
       .then((blob) => URL.createObjectURL(blob)));
   }
