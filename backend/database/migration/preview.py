@@ -27,6 +27,7 @@ from backend.database.migration.summary import (
     legacy_images,
     library_image,
     pending_image,
+    source_id,
 )
 from workflows.records import WorkItem
 from workflows.store import WorkflowStore
@@ -77,9 +78,12 @@ def changes(before: ModelSide, after: ModelSide) -> list[FieldChange]:
 
 def _incoming(lookup: ModelLookup, item: WorkItem, sha256: str) -> tuple[ModelSide, str]:
     """The incoming model and how its source is named in sentences."""
+    key = source_id(item.source_key)
+    if key is None:
+        raise NotFoundError(f"source {item.source_key!r} of item {item.id} names no model")
     if item.kind == legacy_steps.LEGACY:
         reader = lookup.reader_for_run(item.run_id)
-        row = reader.reader.get(int(item.source_key))  # fresh, not the steps' read-ahead
+        row = reader.reader.get(key)  # fresh, not the steps' read-ahead
         if row is None:
             raise NotFoundError(f"legacy row {item.source_key} no longer exists")
         images = legacy_images(item.run_id, reader, row.images)
@@ -87,7 +91,7 @@ def _incoming(lookup: ModelLookup, item: WorkItem, sha256: str) -> tuple[ModelSi
         label = f"legacy row {row.legacy_id}"
         return side(label, model, images, counted=False), "the legacy row"
     with lookup.sessions() as session:
-        pending = LibraryRepository(session).get_pending(int(item.source_key))
+        pending = LibraryRepository(session).get_pending(key)
     if pending is None:
         raise NotFoundError(f"pending model {item.source_key} no longer exists")
     model = promotion_steps.to_model_record(pending, sha256)
@@ -107,7 +111,7 @@ def _library(lookup: ModelLookup, item: WorkItem, sha256: str) -> ModelSide:
     winner = item.artifacts.get("conflict", {}).get("legacy_id")
     if item.kind == legacy_steps.LEGACY and winner is not None:
         reader = lookup.reader_for_run(item.run_id)
-        row = reader.reader.get(int(winner))
+        row = reader.reader.get(source_id(winner) or 0)
         if row is not None:
             owner = legacy_steps.to_model_record(row, sha256)
             images = legacy_images(item.run_id, reader, row.images)

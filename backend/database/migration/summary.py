@@ -88,11 +88,19 @@ class ModelLookup:
         return None
 
 
+def source_id(key: object) -> int | None:
+    """A source key or artifact as an integer id; None when it is none (e.g. a legacy row
+    whose id is not a number)."""
+    try:
+        return int(str(key))
+    except ValueError:
+        return None
+
+
 def _pending_id(item: WorkItem) -> int | None:
     if item.kind == "legacy":
-        value = item.artifacts.get("pending_id")
-        return int(value) if value is not None else None
-    return int(item.source_key)
+        return source_id(item.artifacts.get("pending_id"))
+    return source_id(item.source_key)
 
 
 def _where(item: WorkItem) -> str:
@@ -120,7 +128,8 @@ def summarize(lookup: ModelLookup, items: Sequence[WorkItem]) -> list[ItemRecord
             places[item.id] = "legacy"
     legacy: dict[int, dict[int, LegacyModel]] = {}
     for run_id in {i.run_id for i in items if places[i.id] == "legacy"}:
-        ids = [int(i.source_key) for i in items if places[i.id] == "legacy" and i.run_id == run_id]
+        keys = [i.source_key for i in items if places[i.id] == "legacy" and i.run_id == run_id]
+        ids = [n for n in map(source_id, keys) if n is not None]
         legacy[run_id] = lookup.legacy_rows(run_id, ids)
     out = []
     for item in items:
@@ -138,7 +147,9 @@ def summarize(lookup: ModelLookup, items: Sequence[WorkItem]) -> list[ItemRecord
         elif row is not None:
             name, kind = row.name, row.type
             thumbnail = pending_image(row.meta.images[0]) if row.meta.images else None
-        elif place == "legacy" and (legacy_row := legacy[item.run_id].get(int(item.source_key))):
+        elif place == "legacy" and (
+            legacy_row := legacy[item.run_id].get(source_id(item.source_key) or 0)
+        ):
             name, kind = legacy_row.name, legacy_row.type
             reader = lookup.legacy_reader(item.run_id)
             shown = legacy_images(item.run_id, reader, legacy_row.images[:1]) if reader else []
