@@ -30,7 +30,7 @@ export async function openAudit(runId) {
   const report = await api("GET", `/api/migration/runs/${runId}/audit`);
   $("audit-heading").textContent = `Audit of run #${runId}`;
   $("audit-summary").textContent = report.summary;
-  $("audit-summary").className = `result ${report.ok ? "ok" : report.exit_code === 3 ? "attention" : "bad"}`;
+  $("audit-summary").className = `result ${report.ok ? "ok" : report.verdict === "decisions_pending" ? "attention" : "bad"}`;
   $("audit-outcomes").replaceChildren(...Object.entries(report.outcomes).map(([outcome, n]) =>
     h("li", { testid: `audit-outcome-${outcome}` }, `${outcome}: ${n}`)));
   $("audit-decisions").replaceChildren(...(report.needs_decision.length
