@@ -147,6 +147,20 @@ def _insert_ignore(session: Session, table: Table, rows: list[dict[str, object]]
             conn.execute(_RAISE_TAGS_ID_MAX)
 
 
+def _model_record(row: Model, tags: list[str]) -> ModelRecord:
+    """A model row as a record (columns the v2 app may leave NULL get their defaults)."""
+    return ModelRecord(
+        sha256=row.sha256,
+        path=row.path,
+        name=row.name or "",
+        type=row.type or UNTYPED,
+        size_bytes=row.size_bytes if row.size_bytes is None or row.size_bytes >= 0 else None,
+        created_at=row.created_at or 0,
+        meta=read_meta(row.meta_json, MetaJson),
+        tags=tags,
+    )
+
+
 class LibraryRepository:
     """Reads and writes models, tags and pending rows through one session."""
 
@@ -227,15 +241,7 @@ class LibraryRepository:
         for start in range(0, len(wanted), 500):
             stmt = select(Model).where(Model.sha256.in_(wanted[start : start + 500]))
             for row in self.session.scalars(stmt):
-                found[row.sha256] = ModelRecord(
-                    sha256=row.sha256,
-                    path=row.path,
-                    name=row.name,
-                    type=row.type,
-                    size_bytes=row.size_bytes,
-                    created_at=row.created_at,
-                    meta=MetaJson.model_validate_json(row.meta_json),
-                )
+                found[row.sha256] = _model_record(row, [])
         return found
 
     def model_meta(self, sha256: str) -> MetaJson | None:

@@ -87,14 +87,14 @@ def _incoming(lookup: ModelLookup, item: WorkItem, sha256: str) -> tuple[ModelSi
         if row is None:
             raise NotFoundError(f"legacy row {item.source_key} no longer exists")
         images = legacy_images(item.run_id, reader, row.images)
-        model = legacy_steps.to_model_record(row, sha256)
+        model = legacy_steps.to_model_record(row, sha256, lookup.types)
         label = f"legacy row {row.legacy_id}"
         return side(label, model, images, counted=False), "the legacy row"
     with lookup.sessions() as session:
         pending = LibraryRepository(session).get_pending(key)
     if pending is None:
         raise NotFoundError(f"pending model {item.source_key} no longer exists")
-    model = promotion_steps.to_model_record(pending, sha256)
+    model = promotion_steps.to_model_record(pending, sha256, lookup.types)
     images = [pending_image(name) for name in pending.meta.images]
     label = f"pending model {pending.id}"
     return side(label, model, images, counted=False), "the pending model"
@@ -113,7 +113,7 @@ def _library(lookup: ModelLookup, item: WorkItem, sha256: str) -> ModelSide:
         reader = lookup.reader_for_run(item.run_id)
         row = reader.reader.get(source_id(winner) or 0)
         if row is not None:
-            owner = legacy_steps.to_model_record(row, sha256)
+            owner = legacy_steps.to_model_record(row, sha256, lookup.types)
             images = legacy_images(item.run_id, reader, row.images)
             label = f"legacy row {row.legacy_id} (imports first)"
             return side(label, owner, images, counted=False)

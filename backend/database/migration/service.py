@@ -102,7 +102,9 @@ class MigrationService:
             types=TypeMap.load(settings.data_dir),
         )
         self.steps = {LEGACY: legacy_steps(self.env), PROMOTION: promotion_steps(self.env)}
-        self.models = ModelLookup(self.sessions, settings.images_dir, self._reader_for_run)
+        self.models = ModelLookup(
+            self.sessions, settings.images_dir, self._reader_for_run, self.env.types
+        )
 
     @property
     def scratch_dir(self) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,7 @@ from backend.database.migration.library import LibraryRepository
 from backend.database.migration.mapping import item_record
 from backend.database.migration.records import ModelRecord, PendingModelRecord
 from backend.database.migration.results import ItemPage, ItemRecord
+from backend.database.migration.types import TypeMap
 from workflows.records import WorkItem
 from workflows.store import WorkflowStore
 
@@ -62,6 +63,8 @@ class ModelLookup:
     sessions: sessionmaker[Session]
     images_dir: Path
     reader_for_run: Callable[[int], PrefetchingRows]
+    types: TypeMap = field(default_factory=TypeMap)
+    """Legacy type → v2 tab, as the steps map it (for the conflict preview's incoming model)."""
 
     def legacy_rows(self, run_id: int, ids: Sequence[int]) -> dict[int, LegacyModel]:
         """Legacy rows of a run by id; empty when the legacy database cannot be read."""
