@@ -153,7 +153,10 @@ def summarize(lookup: ModelLookup, items: Sequence[WorkItem]) -> list[ItemRecord
         elif place == "legacy" and (
             legacy_row := legacy[item.run_id].get(source_id(item.source_key) or 0)
         ):
-            name, kind = legacy_row.name, legacy_row.type
+            name, kind = (
+                legacy_row.name,
+                lookup.types.apply(legacy_row.type, legacy_row.path, {})[0],
+            )
             reader = lookup.legacy_reader(item.run_id)
             shown = legacy_images(item.run_id, reader, legacy_row.images[:1]) if reader else []
             thumbnail = shown[0] if shown else None
