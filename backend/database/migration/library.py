@@ -174,16 +174,7 @@ class LibraryRepository:
         row = self.session.get(Model, sha256)
         if row is None:
             return None
-        return ModelRecord(
-            sha256=row.sha256,
-            path=row.path,
-            name=row.name or "",
-            type=row.type or UNTYPED,
-            size_bytes=row.size_bytes if row.size_bytes is None or row.size_bytes >= 0 else None,
-            created_at=row.created_at or 0,
-            meta=read_meta(row.meta_json, MetaJson),
-            tags=self.model_tags(sha256),
-        )
+        return _model_record(row, self.model_tags(sha256))
 
     def model_digest(self, sha256: str) -> str | None:
         """Digest of a model row as stored (columns, meta_json and tag names); None if absent.
