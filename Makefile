@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest clean
+.PHONY: install demo test lint typecheck pytest screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 test: lint typecheck pytest
+
+# Regenerate docs/dashboard.png, docs/items.png and docs/conflict.png from the browser tests.
+screenshots: $(STAMP)
+	MODEL_MIGRATE_UPDATE_SCREENSHOT=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/integration/test_dashboard_browser.py tests/integration/test_dashboard_views.py
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

@@ -15,6 +15,8 @@ from backend.database.migration.service import MigrationService
 from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.steps.legacy import legacy_steps
 from backend.database.migration.steps.promotion import promotion_steps
+from backend.database.migration.summary import ModelLookup
+from backend.database.migration.types import TypeMap
 from backend.database.migration.wiring import Wiring
 from backend.database.session import make_session_factory, writer
 from workflows.driver import Steps
@@ -39,6 +41,7 @@ def build(settings: Settings) -> Wiring:
         options=options,
         hash_cache=HashCache(write_sessions),
         import_roots=settings.import_roots,
+        types=TypeMap.load(settings.data_dir),
     )
     steps: Steps = {
         RunKind.LEGACY: legacy_steps(env),
@@ -53,6 +56,7 @@ def build(settings: Settings) -> Wiring:
         env=env,
         readers=readers,
         drivers=ThreadDrivers.on(engine, steps, lease_seconds=settings.lease_seconds),
+        models=ModelLookup(sessions, settings.images_dir, readers.for_run, env.types),
     )
 
 

@@ -140,6 +140,13 @@ def print_preflight(console: Console, report: LegacyPreflight) -> None:
         if isinstance(value, int) and not isinstance(value, bool):
             table.add_row(name.replace("_", " "), str(value))
     console.print(table)
+    if report.type_mapping:
+        types = Table(title="types: legacy → v2 tab", show_edge=False)
+        for column in ("legacy type", "v2 type", "models"):
+            types.add_column(column, justify="right" if column == "models" else "left")
+        for row in report.type_mapping:
+            types.add_row(row.legacy_type, row.v2_type, str(row.count))
+        console.print(types)
     for sentence in report.warnings:
         console.print(f"- {sentence}")
 

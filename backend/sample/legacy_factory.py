@@ -149,6 +149,7 @@ def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
 class _Writer:
     def __init__(self, root: Path, seed: int) -> None:
         self.rng = random.Random(seed)
+        root = root.absolute()  # v1 stores absolute model paths
         self.lib = LegacyLibrary(
             root=root,
             db_path=root / "legacy.sqlite3",

@@ -22,6 +22,7 @@ from backend.server.schemas import (
     MigrateLegacyRequest,
     PendingModelQuery,
     PendingModelsResponse,
+    PreflightQuery,
     ResolveRequest,
     RetryRequest,
     RunListResponse,
@@ -95,6 +96,12 @@ def scan() -> Json:
 # --- runs -------------------------------------------------------------------------------------
 
 
+@bp.get("/api/migration/preflight")
+def preflight() -> Json:
+    query = parse_query(PreflightQuery)
+    return service().preflight(query.legacy_db, query.images_dir).model_dump(mode="json")
+
+
 @bp.post("/api/migration/runs")
 def start_run() -> tuple[Json, int]:
     body = parse_body(StartRunRequest).root
@@ -131,7 +138,14 @@ def advance(run_id: int) -> Json:
 @bp.get("/api/migration/runs/<id:run_id>/items")
 def list_items(run_id: int) -> Json:
     query = parse_query(ItemsQuery)
-    page = service().list_items(run_id, state=query.state, limit=query.limit, after=query.after)
+    page = service().list_items(
+        run_id,
+        state=query.state,
+        limit=query.limit,
+        after=query.after,
+        type=query.type,
+        query=query.q,
+    )
     return page.model_dump(mode="json")
 
 
@@ -144,6 +158,11 @@ def retry_run(run_id: int) -> Json:
 @bp.get("/api/migration/items/<id:item_id>")
 def item_detail(item_id: int) -> Json:
     return service().item_detail(item_id).model_dump(mode="json")
+
+
+@bp.get("/api/migration/items/<id:item_id>/conflict")
+def conflict_preview(item_id: int) -> Json:
+    return service().conflict_preview(item_id).model_dump(mode="json")
 
 
 @bp.post("/api/migration/items/<id:item_id>/retry")

@@ -11,9 +11,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from backend.database.migration.audit.records import AuditReport
+from backend.database.migration.legacy.rows import LegacyPreflight
 from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.results import (
     AdvanceResult,
+    ConflictPreview,
     HealthRecord,
     ItemDetail,
     ItemPage,
@@ -34,6 +36,7 @@ from backend.server.schemas import (
     MigrateLegacyRequest,
     PendingModelQuery,
     PendingModelsResponse,
+    PreflightQuery,
     ResolveRequest,
     RetryRequest,
     RunListResponse,
@@ -79,6 +82,9 @@ OPERATIONS: tuple[Operation, ...] = (
               PendingModelRecord, query=PendingModelQuery, errors=(404, 422)),
     Operation("get", "/api/scan", "scan", "Register new model files under folders as pending",
               ScanResult, query=ScanQuery, errors=(422,)),
+    Operation("get", "/api/migration/preflight", "preflight",
+              "What a legacy run would meet (read-only): counts, staged rows, problems",
+              LegacyPreflight, query=PreflightQuery, errors=(422,)),
     Operation("post", "/api/migration/runs", "startRun",
               "Start or resume a legacy or promotion run", RunRecord, status=201,
               body=StartRunRequest, body_required=True, errors=BODY_ERRORS),
@@ -102,6 +108,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/api/migration/items/{item_id}", "itemDetail",
               "An item with its warnings and event history", ItemDetail, ids=("item_id",),
               errors=(404,)),
+    Operation("get", "/api/migration/items/{item_id}/conflict", "conflictPreview",
+              "A conflicted item's two models side by side and each strategy's result",
+              ConflictPreview, ids=("item_id",), errors=(404, 409)),
     Operation("post", "/api/migration/items/{item_id}/retry", "retryItem",
               "Put a failed item back where it failed", RetryResult, body=RetryRequest,
               body_required=True, ids=("item_id",), errors=(404, 409, *BODY_ERRORS)),

@@ -198,6 +198,28 @@ class ItemsQuery(QueryModel):
     state: ItemState | None = None
     limit: int = Field(default=100, ge=1, le=1000)
     after: int | None = Field(default=None, ge=0, le=MAX_ID)
+    type: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Only models of this type."
+    )
+    q: str | None = Field(
+        default=None, max_length=200, description="Only models whose name contains this text."
+    )
+
+
+class PreflightQuery(QueryModel):
+    """``GET /api/migration/preflight?legacy_db_path=&legacy_images_dir=``: what a legacy run
+    would meet, read-only."""
+
+    legacy_db_path: ApiPath = Field(description="Absolute path of the legacy SQLite file.")
+    legacy_images_dir: ApiPath = Field(description="Absolute path of the legacy images folder.")
+
+    @property
+    def legacy_db(self) -> Path:
+        return Path(self.legacy_db_path)
+
+    @property
+    def images_dir(self) -> Path:
+        return Path(self.legacy_images_dir)
 
 
 # --- responses that are not service records ---------------------------------------------------

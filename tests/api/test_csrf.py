@@ -216,7 +216,7 @@ def test_the_openapi_document_requires_a_json_body_on_every_post(client: FlaskCl
 
 
 def test_the_dashboard_sends_json_on_every_post(client: FlaskClient) -> None:
-    with client.get("/dashboard/static/dashboard.js") as response:
+    with client.get("/dashboard/static/core.js") as response:  # the dashboard's API helper
         script = response.get_data(as_text=True)
 
     # The one fetch helper: a payload (``{}`` when there is none) and the type on every non-GET.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from flask.testing import FlaskClient
+from PIL import Image
 
 from backend.server.dashboard import PAGE_CSP
 
@@ -53,3 +55,26 @@ def test_with_a_token_only_the_page_shell_is_open(make_client: Callable[..., Fla
     assert client.get("/api/migration/runs").status_code == 401
     auth = {"Authorization": "Bearer t0ken"}
     assert client.get("/api/migration/runs", headers=auth).status_code == 200
+
+
+def test_the_readme_shows_screenshots_of_the_models_and_the_conflict_views() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+
+    for name in ("dashboard.png", "items.png", "conflict.png"):
+        shot = root / "docs" / name
+        assert f"(docs/{name})" in readme
+        with Image.open(shot) as image:
+            assert image.format == "PNG"
+            assert image.width >= 1000 and image.height >= 600
+    assert "make screenshots" in readme
+
+
+def test_the_page_documents_its_keys_and_sends_json_posts(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    with client.get("/dashboard/static/core.js") as core:
+        script = core.get_data(as_text=True)
+
+    assert 'data-testid="conflict-keys"' in html and "<kbd>Esc</kbd>" in html
+    assert 'headers["Content-Type"] = "application/json"' in script
+    assert 'method === "GET" ? undefined : JSON.stringify' in script

@@ -33,7 +33,9 @@ def test_every_route_is_documented_and_nothing_else(app: Flask, client: FlaskCli
     documented = {(path, method) for path, ops in paths.items() for method in ops}
 
     assert documented == routes
-    assert len(routes) == 17
+    assert len(routes) == 19
+    assert ("/api/migration/items/{item_id}/conflict", "get") in routes
+    assert ("/api/migration/preflight", "get") in routes
 
 
 def test_it_is_openapi_3_1_with_resolvable_refs(client: FlaskClient) -> None:
@@ -57,9 +59,15 @@ def test_bodies_parameters_and_errors_are_described(client: FlaskClient) -> None
     assert scan["dir"]["required"] is True and scan["dir"]["schema"]["type"] == "array"
     assert scan["ext"]["required"] is False
     items = {p["name"]: p for p in paths["/api/migration/runs/{run_id}/items"]["get"]["parameters"]}
-    assert set(items) == {"run_id", "state", "limit", "after"}
+    assert set(items) == {"run_id", "state", "limit", "after", "type", "q"}
     assert items["run_id"]["in"] == "path"
     assert items["run_id"]["schema"]["maximum"] == 2**63 - 1
+    conflict = paths["/api/migration/items/{item_id}/conflict"]["get"]
+    assert {"200", "404", "409"} <= set(conflict["responses"])
+    ok = conflict["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/ConflictPreview"}
+    preflight = {p["name"]: p for p in paths["/api/migration/preflight"]["get"]["parameters"]}
+    assert preflight["legacy_db_path"]["required"] and preflight["legacy_images_dir"]["required"]
     advance = paths["/api/migration/runs/{run_id}/advance"]["post"]
     assert advance["requestBody"]["required"] is True  # every POST is JSON (issue 15, CSRF)
 
@@ -97,4 +105,4 @@ def test_schemathesis_accepts_the_document() -> None:
 
         schema.validate()  # the OpenAPI 3.1 meta-schema
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 17
+        assert len(operations) == 19

@@ -210,7 +210,7 @@ def test_pending_models_have_the_v2_shape(client: FlaskClient, legacy: LegacyLib
     (model,) = models
     assert set(model) == {"id", "name", "image", "type", "tags"}
     assert model["name"] == "garbage_hash_2"
-    assert model["type"] == "lora"
+    assert model["type"] == "loras"  # the v2 tab of the legacy "lora"
     assert model["image"].startswith("pending/")
     assert "lora" in model["tags"]
 

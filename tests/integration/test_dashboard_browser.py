@@ -12,59 +12,27 @@ Set ``MODEL_MIGRATE_UPDATE_SCREENSHOT=1`` to refresh ``docs/dashboard.png`` from
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
+from tests.helpers.browser import Page, api_get, chromium, require_browser, script_problems, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-TIMEOUT = 20.0
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(autouse=True)
-def require_browser() -> None:
-    """Skip without the Debian browser locally; in CI (``CI`` set) its absence is a failure."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if not missing:
-        return
-    reason = f"{', '.join(missing)} missing: apt-get install chromium chromium-driver"
-    if os.environ.get("CI"):
-        pytest.fail(f"the browser test must run in CI: {reason}")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def api_get(base: str, path: str) -> Any:
-    with NO_PROXY.open(f"{base}{path}", timeout=10) as response:
-        return json.load(response)
+def browser_installed() -> None:
+    require_browser()
 
 
 @pytest.fixture
@@ -75,116 +43,15 @@ def legacy(tmp_path: Path) -> LegacyLibrary:
 @pytest.fixture
 def server(tmp_path: Path, legacy: LegacyLibrary) -> Iterator[str]:
     """``model-migrate serve`` on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
-    env["MODEL_MIGRATE_DATA_DIR"] = str(tmp_path / "data")
-    env["MODEL_MIGRATE_IMPORT_ROOTS"] = str(legacy.root)
-    script = Path(sys.executable).with_name("model-migrate")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "backend.cli"]
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy(_: object) -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {(tmp_path / 'server.log').read_text()}")
-        return bool(api_get(base, "/api/health")["ok"])
-
-    try:
-        WebDriverWait(proc, TIMEOUT, poll_frequency=0.1, ignored_exceptions=(OSError,)).until(
-            healthy, "the server did not answer /api/health"
-        )
+    with serve(tmp_path, legacy.root) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture
 def driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdriver.Chrome]:
     monkeypatch.setenv("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    for argument in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-proxy-server", "--window-size=1280,1700",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):  # fmt: skip
-        options.add_argument(argument)
-    options.binary_location = str(CHROMIUM)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
-    try:
+    with chromium(tmp_path / "chromium-profile") as browser:
         yield browser
-    finally:
-        browser.quit()
-
-
-class Page:
-    """The dashboard as the test sees it: elements by data-testid, waits on the page's state."""
-
-    def __init__(self, driver: webdriver.Chrome) -> None:
-        self.driver = driver
-
-    def wait(self) -> WebDriverWait[webdriver.Chrome]:
-        # The runs table is re-rendered while a run is active: read again if an element went stale.
-        return WebDriverWait(
-            self.driver, TIMEOUT, ignored_exceptions=(StaleElementReferenceException,)
-        )
-
-    def el(self, testid: str) -> WebElement:
-        return self.driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
-
-    def text(self, testid: str) -> str:
-        text: str = self.wait().until(lambda _: (self.el(testid).text,))[0]
-        return text
-
-    def actions(self) -> int:
-        return int(self.driver.find_element(By.TAG_NAME, "body").get_attribute("data-actions") or 0)
-
-    def act(self, do: Callable[[], object], *, error: str = "") -> None:
-        """Do one user action and wait until the page has handled it; check the error box."""
-        before = self.actions()
-        do()
-        self.wait().until(lambda _: self.actions() > before, "the page did not finish the action")
-        shown = self.text("error") if self.el("error").is_displayed() else ""
-        if error:
-            assert error in shown
-        else:
-            assert shown == ""
-
-    def click(self, testid: str, *, error: str = "") -> None:
-        self.act(lambda: self.wait().until(lambda _: self.el(testid).click() or True), error=error)
-
-    def fill(self, element_id: str, value: str) -> None:
-        field = self.driver.find_element(By.ID, element_id)
-        field.clear()
-        field.send_keys(value)
-
-    def choose(self, testid: str, value: str) -> None:
-        Select(self.el(testid)).select_by_value(value)
-
-    def filter_items(self, state: str) -> None:
-        self.act(lambda: self.choose("state-filter", state))
-
-    def item_ids(self) -> list[int]:
-        rows = self.driver.find_elements(By.CSS_SELECTOR, '[data-testid^="item-row-"]')
-        return [int(str(row.get_attribute("data-testid")).rsplit("-", 1)[1]) for row in rows]
-
-    def advance_rows(self) -> dict[int, str]:
-        rows = self.driver.find_elements(By.CSS_SELECTOR, '[data-testid^="advance-states-"]')
-        return {int(str(r.get_attribute("data-testid")).rsplit("-", 1)[1]): r.text for r in rows}
 
 
 def test_a_migration_driven_from_the_dashboard(
@@ -204,9 +71,13 @@ def test_a_migration_driven_from_the_dashboard(
     )
     assert page.el("runs-empty").is_displayed()
 
-    # Start the legacy run from the form.
+    # Start the legacy run from the form, through its preview.
     page.fill("legacy-db-path", str(legacy.db_path))
     page.click("start-legacy")
+    assert page.text("preflight-models") == str(total)
+    assert page.el("runs-empty").is_displayed()  # a preview starts nothing
+    page.click("confirm-legacy")
+    assert not page.shown("preflight-panel")
     assert page.text("run-heading") == "Run #1 (legacy)"
     assert page.text("action-result") == "Started legacy run #1."
     assert page.text("run-progress-1") == f"0 / {total}"
@@ -253,8 +124,13 @@ def test_a_migration_driven_from_the_dashboard(
     assert page.text("item-field-state") == "promoted"
     assert page.text("item-field-strategy") == "merge"
 
-    # Warnings are shown with the items; keyset paging moves on without overlap.
-    assert "image_missing: " in page.text("items-table")
+    # Warnings are shown with the items (a short label, the message as its tooltip); keyset
+    # paging moves on without overlap.
+    [missing] = [r for r in legacy.rows if r.case == "missing_image"]
+    missing_item = next(i for i in page.item_ids() if page.text(f"item-name-{i}") == missing.name)
+    label = page.el(f"warning-{missing_item}-image_missing")
+    assert label.text == "image_missing"
+    assert str(label.get_attribute("title")).endswith(" does not exist")
     page.fill("page-size", "10")
     page.click("items-first")
     first_page = page.item_ids()
@@ -326,9 +202,4 @@ def test_a_migration_driven_from_the_dashboard(
         shutil.copyfile(shot, SCREENSHOT)
 
     # No script errors and no CSP violations (the 403 of the bad path is expected).
-    problems = [
-        entry["message"]
-        for entry in driver.get_log("browser")
-        if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]
-    ]
-    assert problems == []
+    assert script_problems(driver) == []

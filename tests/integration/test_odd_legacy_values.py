@@ -169,7 +169,8 @@ def test_blobs_in_text_columns_are_read_as_text_never_as_a_python_repr(
     stored = model(service)
     assert stored.name == "blob name"
     assert stored.path == "/models/blob\\xff.pt"
-    assert stored.type == "lora"
+    assert stored.type == "loras"  # the legacy "lora", as its v2 tab
+    assert stored.meta.extra["legacy_type"] == {"blob_hex": b"lora".hex()}  # the original
     assert "b'" not in stored.name + stored.path + stored.type
     assert stored.meta.extra["legacy_path"] == {"blob_hex": b"/models/blob\xff.pt".hex()}
 

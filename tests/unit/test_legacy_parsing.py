@@ -194,9 +194,9 @@ def _row(extra_json: Any, *, name: Any = None, created: Any = 1000) -> tuple[Any
     return (7, path, "lora", HEX, name, 10, created, None, extra_json)
 
 
-def test_build_model_name_falls_back_to_file_stem() -> None:
-    assert build_model(_row(None), [], ROOT).name == "My Model.v2"
-    assert build_model(_row(None, name="  "), [], ROOT).name == "My Model.v2"
+def test_build_model_name_falls_back_to_the_file_name_with_its_extension() -> None:
+    assert build_model(_row(None), [], ROOT).name == "My Model.v2.safetensors"
+    assert build_model(_row(None, name="  "), [], ROOT).name == "My Model.v2.safetensors"
     assert build_model(_row(None, name="Kept"), [], ROOT).name == "Kept"
 
 

@@ -96,6 +96,12 @@ class Artifacts:
     """Originals in ``images/pending`` (staged by stage 1, read by stage 2)."""
     remove_files = _Key[list[str]](list)
     """Originals to remove once the promotion (or deletion) has committed."""
+    library_digest = _Key[str | None](lambda: None)
+    """Digest of the model row as this item left it (see ``LibraryRepository.model_digest``)."""
+    created_model = _Key[bool](lambda: False)
+    """Whether this item (or an earlier run of its row) created the model."""
+    own_seqs = _Key[list[int]](list)
+    """Image seqs this migration wrote for the row, over every run."""
 
     def __init__(self, json: dict[str, Any]) -> None:
         self.json = json

@@ -143,6 +143,14 @@ def make_tiers(
     )
 
 
+def probe(src: Path) -> tuple[int, int]:
+    """Decode ``src`` as :func:`make_tiers` would, writing nothing; its oriented size.
+
+    Raises :class:`ImageError` with the same codes as :func:`make_tiers`.
+    """
+    return _decode_base(src)[0]
+
+
 def verify_tier(path: Path, expected_size: tuple[int, int]) -> bool:
     """True when ``path`` is a WebP that decodes completely at ``expected_size``."""
     try:

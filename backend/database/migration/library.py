@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from pydantic import ValidationError
 from sqlalchemy import (
     Column,
     Insert,
@@ -22,11 +26,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from backend.database.migration.jsonsafe import loads_bounded
 from backend.database.migration.records import (
     MetaJson,
     ModelRecord,
     PendingMetaJson,
     PendingModelRecord,
+    is_sha256,
     normalize_tag,
     stored_meta,
 )
@@ -38,6 +44,45 @@ from backend.database.models import (
     Tag,
 )
 from backend.database.v2schema import RAISE_TAGS_ID_MAX, UNTYPED
+
+_Meta = TypeVar("_Meta", MetaJson, PendingMetaJson)
+
+
+def read_meta(text: str | None, kind: type[_Meta]) -> _Meta:
+    """A meta_json as written by us or by the v2 app: NULL, partial, odd or unknown keys are
+    kept readable (unknown keys and values of the wrong type go to ``extra``)."""
+    if text is None or not text.strip():
+        return kind()
+    meta = stored_meta(kind, text)
+    if "unreadable_meta_json" not in meta.extra:
+        return meta
+    try:
+        data, _ = loads_bounded(text)
+    except ValueError:
+        return meta
+    if not isinstance(data, dict):
+        return meta
+    extra = dict(data["extra"]) if isinstance(data.get("extra"), dict) else {}
+    known: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "extra" or value is None:
+            continue
+        if key in kind.model_fields:
+            try:
+                kind.model_validate({key: value})
+                known[key] = value
+                continue
+            except ValidationError:
+                pass
+        extra.setdefault(key, value)
+    return kind(**known, extra=extra)
+
+
+def digest(values: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``values`` (what a rerun compares)."""
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
 
 # Core tables for the hot paths: statements on them skip the ORM's per-statement processing.
 MODELS = cast(Table, Model.__table__)
@@ -102,6 +147,20 @@ def _insert_ignore(session: Session, table: Table, rows: list[dict[str, object]]
             conn.execute(_RAISE_TAGS_ID_MAX)
 
 
+def _model_record(row: Model, tags: list[str]) -> ModelRecord:
+    """A model row as a record (columns the v2 app may leave NULL get their defaults)."""
+    return ModelRecord(
+        sha256=row.sha256,
+        path=row.path,
+        name=row.name or "",
+        type=row.type or UNTYPED,
+        size_bytes=row.size_bytes if row.size_bytes is None or row.size_bytes >= 0 else None,
+        created_at=row.created_at or 0,
+        meta=read_meta(row.meta_json, MetaJson),
+        tags=tags,
+    )
+
+
 class LibraryRepository:
     """Reads and writes models, tags and pending rows through one session."""
 
@@ -115,16 +174,39 @@ class LibraryRepository:
         row = self.session.get(Model, sha256)
         if row is None:
             return None
-        return ModelRecord(
-            sha256=row.sha256,
-            path=row.path,
-            name=row.name or "",
-            type=row.type or UNTYPED,
-            size_bytes=row.size_bytes,
-            created_at=row.created_at or 0,
-            meta=stored_meta(MetaJson, row.meta_json or "{}"),
-            tags=self.model_tags(sha256),
+        return _model_record(row, self.model_tags(sha256))
+
+    def model_digest(self, sha256: str) -> str | None:
+        """Digest of a model row as stored (columns, meta_json and tag names); None if absent.
+
+        A rerun compares it with the digest recorded when this migration last wrote the model:
+        any change made in the v2 app since (a field, the meta, a tag) makes them differ.
+        """
+        row = (
+            self.session.execute(select(MODELS).where(MODELS.c.sha256 == sha256)).mappings().first()
         )
+        if row is None:
+            return None
+        values = dict(row)
+        with contextlib.suppress(ValueError):
+            values["meta_json"] = loads_bounded(values["meta_json"] or "null")[0]
+        values["tags"] = sorted(self.model_tags(sha256))
+        return digest(values)
+
+    def record_digest(self, record: ModelRecord) -> str:
+        """What :meth:`model_digest` gives once ``record`` is stored with its tags (computed
+        from the record, without reading the row back)."""
+        values = {
+            "sha256": record.sha256,
+            "path": record.path,
+            "name": record.name,
+            "type": record.type,
+            "size_bytes": record.size_bytes,
+            "created_at": record.created_at,
+            "meta_json": loads_bounded(record.meta.model_dump_json())[0],
+            "tags": sorted(self._tag_names_for(record.tags).values()),
+        }
+        return digest(values)
 
     def save_model(self, record: ModelRecord) -> None:
         """Insert or update a model row (tags are synced separately)."""
@@ -143,10 +225,20 @@ class LibraryRepository:
             self.session.execute(update(Model).where(Model.sha256 == record.sha256).values(values))
         self.session.expire_all()
 
+    def models_by_hash(self, hashes: Iterable[str]) -> dict[str, ModelRecord]:
+        """The library models with these hashes, WITHOUT their tags (one query, for lists)."""
+        wanted = sorted(set(hashes))
+        found: dict[str, ModelRecord] = {}
+        for start in range(0, len(wanted), 500):
+            stmt = select(Model).where(Model.sha256.in_(wanted[start : start + 500]))
+            for row in self.session.scalars(stmt):
+                found[row.sha256] = _model_record(row, [])
+        return found
+
     def model_meta(self, sha256: str) -> MetaJson | None:
-        """Only the meta_json of a model (no tags, no other columns)."""
-        text = self.session.connection().scalar(_MODEL_META, {"sha": sha256})
-        return None if text is None else stored_meta(MetaJson, text)
+        """Only the meta_json of a model (no tags, no other columns); None when no such model."""
+        row = self.session.connection().execute(_MODEL_META, {"sha": sha256}).first()
+        return None if row is None else read_meta(row[0], MetaJson)
 
     def insert_model_if_new(self, record: ModelRecord) -> bool:
         """Insert the model unless its hash is already in the library; True when inserted."""
@@ -190,28 +282,53 @@ class LibraryRepository:
 
     # --- tags -----------------------------------------------------------------------------
 
-    def ensure_tags(self, names: Iterable[str]) -> dict[str, int]:
-        """Tag ids by normalized name, creating missing tags; never renames or renumbers."""
+    def _tag_aliases(self) -> dict[str, str]:
+        """Tags already in the library under a name that is not in normalized form (e.g. the
+        v2 app's ``Anime``), by normalized name; the lowest id wins. Read once per session."""
+        aliases: dict[str, str] | None = self.session.info.get("tag_aliases")
+        if aliases is None:
+            aliases = {}
+            for name in self.session.scalars(select(TAGS.c.name).order_by(TAGS.c.id)):
+                key = normalize_tag(name)
+                if key != name:
+                    aliases.setdefault(key, name)
+            self.session.info["tag_aliases"] = aliases
+        return aliases
+
+    def _tag_names_for(self, names: Iterable[str]) -> dict[str, str]:
+        """Stored tag name by normalized name, creating the tags that are missing: an existing
+        tag is reused by its lower-cased, trimmed name and never renamed or renumbered."""
         wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
         if not wanted:
             return {}
-        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted])
-        rows = self.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))
-        return {name: tag_id for name, tag_id in rows}
+        aliases = self._tag_aliases()
+        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted if n not in aliases])
+        return {n: aliases.get(n, n) for n in wanted}
+
+    def ensure_tags(self, names: Iterable[str]) -> dict[str, int]:
+        """Tag ids by normalized name, creating missing tags; never renames or renumbers."""
+        stored = self._tag_names_for(names)
+        if not stored:
+            return {}
+        by_name = {name: key for key, name in stored.items()}
+        rows = self.session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(list(by_name))))
+        return {by_name[name]: tag_id for name, tag_id in rows}
 
     def add_model_tags(self, sha256: str, names: Iterable[str]) -> None:
         """Union the named tags into the model's tags (two statements, whatever the count)."""
         self.add_tags_to_models([(sha256, names)])
 
     def add_tags_to_models(self, wanted: Iterable[tuple[str, Iterable[str]]]) -> None:
-        """Union named tags into several models' tags: two statements for all of them."""
+        """Union named tags into several models' tags: two statements for all of them (an
+        existing tag is reused by its normalized name, see :meth:`_tag_names_for`)."""
         pairs = {(sha256, normalize_tag(n)) for sha256, names in wanted for n in names}
         links = sorted((sha256, name) for sha256, name in pairs if name)
         if not links:
             return
-        _insert_ignore(self.session, TAGS, [{"name": n} for n in sorted({n for _, n in links})])
+        stored = self._tag_names_for({n for _, n in links})
         conn = self.session.connection()
-        conn.execute(_ignore_links(conn.dialect.name), [{"sha": s, "name": n} for s, n in links])
+        rows = [{"sha": s, "name": stored[n]} for s, n in links]
+        conn.execute(_ignore_links(conn.dialect.name), rows)
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""
@@ -319,7 +436,7 @@ class LibraryRepository:
         """File names of every original referenced by a pending row."""
         names: set[str] = set()
         for meta_json in self.session.scalars(select(PendingImport.meta_json)):
-            names.update(stored_meta(PendingMetaJson, meta_json or "{}").images)
+            names.update(read_meta(meta_json, PendingMetaJson).images)
         return names
 
     def _pending_record(self, row: PendingImport) -> PendingModelRecord:
@@ -334,11 +451,11 @@ def _pending_from(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRec
     return PendingModelRecord(
         id=values["id"],
         path=values["path"],
-        sha256=values["sha256"],
+        sha256=values["sha256"] if values["sha256"] and is_sha256(values["sha256"]) else None,
         name=values["name"] or "",
         type=values["type"] or UNTYPED,
-        size_bytes=values["size_bytes"],
+        size_bytes=values["size_bytes"] if (values["size_bytes"] or 0) >= 0 else None,
         created_at=values["created_at"] or 0,
-        meta=stored_meta(PendingMetaJson, values["meta_json"] or "{}"),
+        meta=read_meta(values["meta_json"], PendingMetaJson),
         tags=tags,
     )

@@ -7,10 +7,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend.database import schema
 from backend.database.migration.errors import InvalidInputError, NotFoundError
 from backend.database.migration.library import LibraryRepository
-from backend.database.migration.mapping import STATES, item_record, run_record, status_record
+from backend.database.migration.mapping import STATES, run_record, status_record
+from backend.database.migration.preview import conflict_preview as preview_conflict
 from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.resources import run_info
 from backend.database.migration.results import (
+    ConflictPreview,
     EventRecord,
     HealthRecord,
     ItemDetail,
@@ -19,6 +21,7 @@ from backend.database.migration.results import (
     RunStatusRecord,
 )
 from backend.database.migration.runs import get_item
+from backend.database.migration.summary import items_page, summarize
 from backend.database.migration.wiring import Wiring
 
 
@@ -47,26 +50,40 @@ def list_runs(wiring: Wiring) -> list[RunStatusRecord]:
 
 
 def list_items(
-    wiring: Wiring, run_id: int, *, state: str | None, limit: int, after: int | None
+    wiring: Wiring,
+    run_id: int,
+    *,
+    state: str | None,
+    limit: int,
+    after: int | None,
+    type_: str | None = None,
+    query: str | None = None,
 ) -> ItemPage:
-    """A keyset page of a run's items, optionally of one state."""
+    """A keyset page of a run's items as models, optionally of one state and type, with a
+    name containing ``query``."""
     run_info(wiring.store, run_id)
     if not 1 <= limit <= 1000:
         raise InvalidInputError("limit must be between 1 and 1000")
     if state is not None and state not in STATES:
         raise InvalidInputError(f"unknown state {state!r}; one of {', '.join(STATES)}")
-    rows = wiring.store.items(run_id, state, limit, after)
-    next_after = rows[-1].id if len(rows) == limit else None
-    return ItemPage(items=[item_record(r) for r in rows], next_after=next_after)
+    return items_page(
+        wiring.store, wiring.models, run_id, state=state, limit=limit, after=after,
+        type_=type_, query=query,
+    )  # fmt: skip
 
 
 def item_detail(wiring: Wiring, item_id: int) -> ItemDetail:
-    """An item with its warnings and full event history."""
+    """An item (as a model) with its warnings and full event history."""
     item = get_item(wiring.store, item_id)
     events = [
         EventRecord.model_validate(e, from_attributes=True) for e in wiring.store.events(item_id)
     ]
-    return ItemDetail(item=item_record(item), events=events)
+    return ItemDetail(item=summarize(wiring.models, [item])[0], events=events)
+
+
+def conflict_preview(wiring: Wiring, item_id: int) -> ConflictPreview:
+    """A conflicted item's two models side by side and what each strategy would make."""
+    return preview_conflict(wiring.store, wiring.models, item_id)
 
 
 def pending_models(wiring: Wiring) -> list[PendingModelRecord]:

@@ -120,9 +120,11 @@ class ModelRecord(Record):
     sha256: Sha256
     path: NonEmptyStr
     name: str
-    type: NonEmptyStr
+    type: str
+    """Empty only for a row the v2 app wrote without a type (shown under "others")."""
     size_bytes: int | None = Field(default=None, ge=0)
-    created_at: int
+    created_at: int | None
+    """None only for a row the v2 app wrote without a date."""
     meta: MetaJson = Field(default_factory=MetaJson)
     tags: list[str] = Field(default_factory=list)
 
@@ -134,8 +136,8 @@ class PendingModelRecord(Record):
     path: str = Field(description="Empty only for a row an older version staged; never promoted.")
     sha256: Sha256 | None = None
     name: str
-    type: NonEmptyStr
+    type: str
     size_bytes: int | None = Field(default=None, ge=0)
-    created_at: int
+    created_at: int | None
     meta: PendingMetaJson = Field(default_factory=PendingMetaJson)
     tags: list[str] = Field(default_factory=list)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from backend.database.migration.records import ItemWarning, Record
+from backend.database.migration.records import ItemWarning, Prompts, Record
 
 
 class RunKind(StrEnum):
@@ -81,6 +81,12 @@ class ItemRecord(Record):
     last_error: str | None
     warnings: list[ItemWarning]
     artifacts: dict[str, Any]
+    name: str | None = None
+    """The model's name as a person knows it (library model, pending row or legacy row)."""
+    type: str | None = None
+    """The model's type: the v2 library tab it appears under."""
+    thumbnail: str | None = None
+    """An image reference (see :data:`IMAGE_REF_HELP`), or None when the model has none."""
 
 
 class ItemDetail(Record):
@@ -175,3 +181,61 @@ class HealthRecord(Record):
     database: bool
     schema_revision: str | None
     head_revision: str
+
+
+IMAGE_REF_HELP = (
+    "An image of the library data folder: `images/<sha256>_<seq>_<tier>.webp` (a published"
+    " tier), `pending/<file>` (an original in images/pending) or `legacy/<run>/<file>` (an"
+    " image in that legacy run's images folder); the dashboard serves each read-only."
+)
+
+
+class ModelSide(Record):
+    """One side of a conflict: the library's model or the incoming one."""
+
+    source: str
+    """Where it comes from: ``library``, ``legacy row N`` or ``pending model N``."""
+    sha256: str
+    name: str
+    type: str
+    path: str
+    size_bytes: int | None
+    tags: list[str]
+    description: str
+    community_links: str
+    prompts: Prompts
+    images_count: int
+    images: list[str] = Field(description=IMAGE_REF_HELP)
+
+
+FieldValue = str | int | list[str] | None
+
+
+class FieldChange(Record):
+    """A field of the library model that a strategy would change."""
+
+    field: str
+    before: FieldValue
+    after: FieldValue
+
+
+class StrategyPreview(Record):
+    """What one strategy would do: the library model afterwards and the fields it changes."""
+
+    strategy: str
+    allowed: bool
+    summary: str
+    result: ModelSide | None = None
+    """The library model after the decision (None when the strategy is not allowed)."""
+    changes: list[FieldChange] = Field(default_factory=list)
+
+
+class ConflictPreview(Record):
+    """A conflicted item: the two models side by side and every strategy's outcome."""
+
+    item_id: int
+    run_id: int
+    kind: str
+    library: ModelSide
+    incoming: ModelSide
+    strategies: list[StrategyPreview]

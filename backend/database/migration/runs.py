@@ -5,6 +5,7 @@ Each takes the wiring and primitives and returns records; none knows who calls i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from backend.database.migration.library import LibraryRepository
 from backend.database.migration.mapping import delete_pending_row, item_record, run_record
 from backend.database.migration.resources import run_info
 from backend.database.migration.results import ItemRecord, RetryResult, RunKind, RunRecord
+from backend.database.migration.types import TypeMap
 from backend.database.migration.wiring import Wiring
 from workflows.errors import InvalidTransition
 from workflows.records import WorkItem
@@ -46,10 +48,13 @@ def backup_if_needed(wiring: Wiring, label: str) -> str | None:
     return str(backup_sqlite(db_file, wiring.settings.backups_dir, label))
 
 
-def preflight(legacy_db: Path, images_dir: Path, scratch_dir: Path) -> LegacyPreflight:
-    """Read a legacy library (read-only) and report what a migration will meet."""
+def preflight(
+    legacy_db: Path, images_dir: Path, scratch_dir: Path, types: TypeMap
+) -> LegacyPreflight:
+    """Read a legacy library (read-only) and report what a migration will meet, with the
+    v2 tab each legacy type lands in."""
     with LegacyReader(legacy_db, images_dir, scratch_dir=scratch_dir) as reader:
-        return reader.preflight()
+        return reader.preflight(types)
 
 
 def start_legacy_run(
@@ -64,9 +69,10 @@ def start_legacy_run(
     legacy_db, images_dir = legacy_db.resolve(), images_dir.resolve()
     with LegacyReader(legacy_db, images_dir, scratch_dir=wiring.scratch_dir) as reader:
         fingerprint = reader.fingerprint()
+        vocabulary = reader.tag_names()
         existing = store.find_run(RunKind.LEGACY, fingerprint, unfinished_only=False)
         if existing is not None:
-            return resume_legacy_run(store, existing, strategy)
+            return resume_legacy_run(store, existing, strategy)  # its tags are in
         items: list[tuple[str, str | None]] = []
         owners: dict[str, int] = {}
         duplicates: dict[str, int] = {}
@@ -80,6 +86,7 @@ def start_legacy_run(
             else:
                 owners[sha256] = legacy_id
     backup = backup_if_needed(wiring, "before-legacy")
+    add_tags(wiring, vocabulary)
     options: dict[str, Any] = {
         "legacy_db": str(legacy_db),
         "images_dir": str(images_dir),
@@ -93,6 +100,12 @@ def start_legacy_run(
     if not created:
         discard_backup(backup)  # another process created the run first
     return run_record(run_info(store, run_id), resumed=not created)
+
+
+def add_tags(wiring: Wiring, names: Sequence[str]) -> None:
+    """Every legacy tag, used or not, into the library by name (the user's vocabulary)."""
+    with wiring.write_sessions() as session, session.begin():
+        LibraryRepository(session).ensure_tags(names)
 
 
 def discard_backup(backup: str | None) -> None:

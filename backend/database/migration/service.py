@@ -27,6 +27,7 @@ from backend.database.migration.mapping import legacy_summary
 from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.results import (
     AdvanceResult,
+    ConflictPreview,
     HealthRecord,
     ItemDetail,
     ItemPage,
@@ -39,6 +40,7 @@ from backend.database.migration.results import (
     ScanResult,
 )
 from backend.database.migration.steps.context import StepEnv
+from backend.database.migration.types import TypeMap
 from backend.database.migration.wiring import Wiring
 from workflows.store import WorkflowStore
 
@@ -87,7 +89,8 @@ class MigrationService:
 
     def preflight(self, legacy_db: Path, images_dir: Path) -> LegacyPreflight:
         """Read a legacy library (read-only) and report what a migration will meet."""
-        return runs.preflight(legacy_db, images_dir, self.scratch_dir)
+        types = TypeMap.load(self.settings.data_dir)  # as the data dir's cache is now
+        return runs.preflight(legacy_db, images_dir, self.scratch_dir, types)
 
     def start_legacy_run(
         self, legacy_db: Path, images_dir: Path, *, on_conflict: str | None = None
@@ -143,7 +146,7 @@ class MigrationService:
         """Account for every legacy row of a stage-1 run (the newest when None); with
         ``on_row`` each row goes there as soon as it is audited instead of into the report."""
         sources = AuditSources(
-            self.sessions, self.store, self.settings.images_dir, self.scratch_dir
+            self.sessions, self.store, self.settings.images_dir, self.scratch_dir, self.env.types
         )
         return run_audit(sources, run_id, deep=deep, on_row=on_row)
 
@@ -164,14 +167,28 @@ class MigrationService:
         return queries.list_runs(self.wiring)
 
     def list_items(
-        self, run_id: int, *, state: str | None = None, limit: int = 100, after: int | None = None
+        self,
+        run_id: int,
+        *,
+        state: str | None = None,
+        limit: int = 100,
+        after: int | None = None,
+        type: str | None = None,
+        query: str | None = None,
     ) -> ItemPage:
-        """A keyset page of a run's items, optionally of one state."""
-        return queries.list_items(self.wiring, run_id, state=state, limit=limit, after=after)
+        """A keyset page of a run's items as models (name, type, thumbnail), optionally of one
+        state and type, with a name containing ``query``."""
+        return queries.list_items(
+            self.wiring, run_id, state=state, limit=limit, after=after, type_=type, query=query
+        )
 
     def item_detail(self, item_id: int) -> ItemDetail:
-        """An item with its warnings and full event history."""
+        """An item (as a model) with its warnings and full event history."""
         return queries.item_detail(self.wiring, item_id)
+
+    def conflict_preview(self, item_id: int) -> ConflictPreview:
+        """A conflicted item's two models side by side and what each strategy would make."""
+        return queries.conflict_preview(self.wiring, item_id)
 
     # --- fixing -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.config import Settings
 from backend.database.migration.resources import LegacyReaders, ThreadDrivers
 from backend.database.migration.steps.context import StepEnv
+from backend.database.migration.summary import ModelLookup
 from workflows.store import WorkflowStore
 
 
@@ -27,6 +28,8 @@ class Wiring:
     env: StepEnv
     readers: LegacyReaders
     drivers: ThreadDrivers
+    models: ModelLookup
+    """Where the models behind items are read from (for pages of items as models)."""
 
     @property
     def scratch_dir(self) -> Path:

@@ -28,7 +28,7 @@ def test_the_rerun_fix_repairs_a_deleted_tier_and_a_changed_description(
     shutil.copy(lib.legacy.db_path, copy)
     service = make_service(lib.data)
     try:
-        service.migrate_legacy(copy, lib.legacy.images_dir)
+        service.migrate_legacy(copy, lib.legacy.images_dir, on_conflict="override")
     finally:
         service.close()
     assert lib.audit().problems() == []

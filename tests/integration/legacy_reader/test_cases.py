@@ -36,7 +36,7 @@ def test_each_case_matches_what_was_written(
     for spec in library.by_case(case):
         model = models[spec.legacy_id]
         assert model.path == spec.path
-        assert model.name == (spec.name or Path(spec.path).stem)
+        assert model.name == (spec.name or Path(spec.path).name)
         assert (model.type, model.size_bytes, model.created_at) == (
             spec.type,
             spec.size_bytes,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from backend.database.migration.types import V1_ALIASES
 from backend.sample.legacy_factory import LegacyLibrary
-from tests.helpers.legacy_cases import only
+from tests.helpers.legacy_cases import only, typed
 from tests.helpers.library_snapshot import (
     expected_tiers,
     orphan_problems,
@@ -45,7 +46,7 @@ def test_every_legacy_case_migrates_as_specified(
         sha = row.hash_hex.lower()
         model = snap.model(sha)
         assert model["path"] == row.path
-        assert model["type"] == row.type
+        assert model["type"] == V1_ALIASES.get(row.type, row.type)
         assert model["created_at"] == row.created_at
         assert model["size_bytes"] == row.size_bytes
         assert snap.tags_of(sha) == sorted({t.strip().lower() for t in row.tags}), row.case
@@ -61,7 +62,7 @@ def test_every_legacy_case_migrates_as_specified(
     assert meta["description"] == extra["description"]
     assert meta["community_links"] == extra["community_links"]
     assert meta["prompts"] == extra["prompts"]
-    assert meta["extra"] == {}
+    assert meta["extra"] == typed(valid.type)
     assert snap.model(valid.hash_hex)["name"] == valid.name
     assert codes(items[valid.legacy_id]) == []
 
@@ -100,7 +101,7 @@ def test_every_legacy_case_migrates_as_specified(
     # extra: null / empty / malformed / not an object / unknown keys — nothing dropped
     for case in ("null_extra", "empty_extra"):
         meta = snap.model(only(legacy, case).hash_hex)["meta"]
-        assert meta["extra"] == {} and meta["description"] == ""
+        assert meta["extra"] == typed(only(legacy, case).type) and meta["description"] == ""
         assert codes(items[only(legacy, case).legacy_id]) == []
     for case in ("malformed_extra", "non_object_extra"):
         row = only(legacy, case)
@@ -119,6 +120,7 @@ def test_every_legacy_case_migrates_as_specified(
         "source": {"site": "civitai", "model_id": 1234},
         "trigger_words": ["foo", "bar"],
         "legacy_meta": "a user key that looks like ours",
+        **typed(unknown.type),
     }
     wrong = only(legacy, "wrong_field_types")
     meta = snap.model(wrong.hash_hex)["meta"]

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from backend.database.migration.images import tier_file_name
 from backend.database.migration.steps import legacy as steps
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
+from tests.helpers.legacy_cases import typed
 from tests.helpers.library_snapshot import (
     expected_tiers,
     orphan_problems,
@@ -44,7 +45,7 @@ def test_on_conflict_strategies_for_duplicate_hashes(tmp_path: Path, strategy: s
     if strategy == "ignore":
         assert items[loser.legacy_id].state == "ignored"  # type: ignore[attr-defined]
         assert model["path"] == winner.path and model["name"] == winner.name
-        assert meta["description"] == "" and meta["extra"] == {"k1": "winner"}
+        assert meta["description"] == "" and meta["extra"] == {"k1": "winner", **typed(winner.type)}
         assert meta["images_count"] == 1
         assert snap.tags_of(sha) == sorted(set(winner.tags))
     else:
@@ -56,13 +57,13 @@ def test_on_conflict_strategies_for_duplicate_hashes(tmp_path: Path, strategy: s
             assert meta["description"] == "loser description"
             assert meta["community_links"] == "https://b.invalid"
             assert meta["prompts"] == {"positive": "loser positive", "negative": "loser negative"}
-            assert meta["extra"] == {"k1": "loser", "k2": "only in loser"}
+            assert meta["extra"] == {"k1": "loser", "k2": "only in loser", **typed(loser.type)}
         else:
             assert model["path"] == winner.path and model["name"] == winner.name
             assert meta["description"] == "loser description"
             assert meta["community_links"] == "https://a.invalid"
             assert meta["prompts"] == {"positive": "loser positive", "negative": "winner negative"}
-            assert meta["extra"] == {"k1": "winner", "k2": "only in loser"}
+            assert meta["extra"] == {"k1": "winner", "k2": "only in loser", **typed(winner.type)}
         # the appended image is the loser's own picture, not a copy of the winner's
         high = sorted(
             (data / "images" / tier_file_name(sha, s, "high")).read_bytes() for s in range(2)

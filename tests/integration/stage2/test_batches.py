@@ -41,7 +41,8 @@ def test_a_mixed_batch_reports_every_item_and_commits_the_good_ones(
     assert result.total == 7
     assert result.success == [ids["new"]]
     assert snap.model(new_sha)["path"] == str(files["new"].resolve())
-    assert snap.model(new_sha)["type"] == "lora"
+    assert snap.model(new_sha)["type"] == "loras"  # the scanned "lora" as the v2 tab
+    assert snap.model(new_sha)["meta"]["extra"] == {"legacy_type": "lora"}
     assert str(files["new"].resolve()) not in left
     failed = {repr(f.id): f.error for f in result.failed}
     assert set(failed) == {repr(ids["missing"]), *(repr(b) for b in bad)}

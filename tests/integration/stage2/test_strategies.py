@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from backend.database.migration.images import TIERS, tier_file_name
+from backend.database.migration.types import V1_ALIASES
 from tests.helpers.library_snapshot import expected_tiers, orphan_problems, snapshot_library
 from tests.helpers.service import make_service, pending_id_for
 from tests.helpers.stage_libraries import COPY_TAG, CopyLibrary, run_stage1
@@ -97,12 +98,13 @@ def test_each_strategy_on_an_unhashed_legacy_copy(
             != dict(before.files)[tier_file_name(sha, 0, "high")]
         )
         assert after.tags_of(sha) == sorted({*original.tags, copy.type, COPY_TAG})
-        assert meta["extra"] == {"copy_key": 1}
+        kept_type = copy.type if strategy == "override" else original.type
+        assert meta["extra"] == {"copy_key": 1, "legacy_type": kept_type}
         assert model["created_at"] == old["created_at"]
         if strategy == "override":
             assert model["path"] == copy.path
             assert model["name"] == copy.name
-            assert model["type"] == copy.type
+            assert model["type"] == V1_ALIASES[copy.type]
             assert meta["description"] == old["meta"]["description"]  # incoming empty: kept
             assert meta["community_links"] == "https://copy.invalid"
             assert meta["prompts"] == {

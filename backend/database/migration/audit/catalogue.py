@@ -10,7 +10,10 @@ from typing import Any, Final
 
 from backend.database.migration.audit.records import AuditProblem
 
-RERUN: Final = "re-run stage 1 on a copy of the legacy DB"
+RERUN: Final = (
+    "re-run stage 1 on a copy of the legacy DB with --on-conflict override (without it, a model"
+    " changed in the v2 app since is kept: warning changed_in_v2)"
+)
 """The phrase fixes use; the CLI spells out how (``verify`` prints the recipe)."""
 _REPAIR: Final = (
     "if you did not change it in the v2 library on purpose, set it back to the legacy value,"

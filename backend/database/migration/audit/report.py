@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -32,7 +32,8 @@ from backend.database.migration.audit.state import KEYSET, LibraryState
 from backend.database.migration.errors import InvalidInputError, NotFoundError
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.legacy.rows import LegacyModel
-from backend.database.migration.steps.legacy import LEGACY
+from backend.database.migration.steps.legacy import LEGACY, as_v2_row
+from backend.database.migration.types import TypeMap
 from workflows.errors import NotFound
 from workflows.records import RunInfo
 from workflows.store import WorkflowStore
@@ -51,6 +52,8 @@ class AuditSources:
     images_dir: Path
     scratch_dir: Path | None = None
     """Where the legacy reader may put a private snapshot of the legacy DB."""
+    types: TypeMap = field(default_factory=TypeMap)
+    """The v2 tab of each legacy type: rows are compared with the type they get."""
 
 
 def audit(
@@ -77,7 +80,9 @@ def audit(
     with reader, sources.sessions() as session:
         state = LibraryState(session, run.id)
         auditor = RowAuditor(state, reader, sources.images_dir, tally, counts, seen, deep=deep)
-        for page in _pages(reader.iter_models(PAGE), PAGE):
+        seen.legacy_tags.update(reader.tag_names())  # every legacy tag is migrated
+        v2_rows = (as_v2_row(row, sources.types) for row in reader.iter_models(PAGE))
+        for page in _pages(v2_rows, PAGE):
             for row in auditor.page(page):
                 tally.add(row)
                 sink(row)

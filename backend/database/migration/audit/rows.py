@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from backend.database.migration.artifacts import Artifacts, Conflict
 from backend.database.migration.audit.catalogue import problem
 from backend.database.migration.audit.checks import (
     accounting_problem,
@@ -164,7 +165,7 @@ class RowAuditor:
 
     def _staged(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         lid = row.legacy_id
-        pid = item.artifacts.get("pending_id")
+        pid = Artifacts.of(item).pending_id
         audit["pending_id"] = int(pid) if pid is not None else None
         prow = page.pending.get(audit["pending_id"]) if audit["pending_id"] is not None else None
         promo = page.others.promotions.get(str(audit["pending_id"]))
@@ -183,7 +184,7 @@ class RowAuditor:
             audit["promoted_by_item"] = promo.id
             self._model(page, row, promo.sha256, audit, superset=False)
             if audit["outcome"] == "model":
-                staged = [str(n) for n in item.artifacts.get("pending_images", [])]
+                staged = Artifacts.of(item).pending_images
                 warned = {str(n.file) for n in split_warnings(promo)[0]}
                 found = accounting_problem(
                     lid,
@@ -204,12 +205,12 @@ class RowAuditor:
 
     def _waiting(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         if item.state == "conflicted":
-            conflict = item.artifacts.get("conflict", {})
-            sha = str(conflict.get("sha256") or item.sha256 or "")
+            conflict = Artifacts.of(item).conflict or Conflict()
+            sha = str(conflict.sha256 or item.sha256 or "")
             audit["conflict_with"] = ConflictWith(
                 sha256=sha,
-                legacy_id=conflict.get("legacy_id"),
-                existing_path=conflict.get("existing_path"),
+                legacy_id=conflict.legacy_id,
+                existing_path=conflict.existing_path,
                 model_exists=sha in page.models,
             )
             audit["outcome"] = "conflicted"
@@ -221,12 +222,12 @@ class RowAuditor:
     def _need(self, row: LegacyModel, item: ItemRow, *, stage: int) -> None:
         """The row waits for a person: what to decide and the commands that do it."""
         if item.state == "conflicted":
-            conflict = item.artifacts.get("conflict", {})
-            other = conflict.get("legacy_id")
+            conflict = Artifacts.of(item).conflict or Conflict()
+            other = conflict.legacy_id
             what = f"legacy row {other}" if other is not None else "an existing model"
             reason = (
-                f"stage {stage}: same sha256 {conflict.get('sha256', '?')} as {what}"
-                f" ({conflict.get('existing_path', '?')})"
+                f"stage {stage}: same sha256 {conflict.sha256 or '?'} as {what}"
+                f" ({conflict.existing_path or '?'})"
             )
             choices = _STAGE1_CHOICES if stage == 1 else _STAGE2_CHOICES
             commands = [f"model-migrate resolve {item.id} {s.value}" for s in choices]
@@ -246,6 +247,7 @@ class RowAuditor:
 
     def _ignored(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         audit["outcome"] = "ignored"
-        sha = str(item.artifacts.get("conflict", {}).get("sha256") or item.sha256 or "")
+        conflict = Artifacts.of(item).conflict
+        sha = str((conflict.sha256 if conflict else None) or item.sha256 or "")
         if sha and sha not in page.models:
             audit["problems"].append(problem("ignored_target_missing", lid=row.legacy_id, sha=sha))

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from backend.database.migration.artifacts import Artifacts
 from backend.database.migration.audit.records import Decision
 from backend.database.migration.conflicts import WRITING_STRATEGIES
 from backend.database.migration.records import MetaJson, PendingMetaJson, normalize_tag
@@ -56,13 +57,12 @@ class ItemRow:
     @property
     def image_seqs(self) -> list[int]:
         """Seqs this item published (stage 1 or 2)."""
-        return [int(s) for s in self.artifacts.get("image_seqs", [])]
+        return list(Artifacts.of(self).image_seqs)
 
     @property
     def image_mode(self) -> str | None:
         """How a stage-1 item published: ``new``, ``replace`` (same source) or ``append``."""
-        mode = self.artifacts.get("image_mode")
-        return None if mode is None else str(mode)
+        return Artifacts.of(self).image_mode
 
     @property
     def combines(self) -> bool:
@@ -220,15 +220,13 @@ class LibraryState:
                 ),
             )
         }
-        pending_ids = sorted(
-            int(i.artifacts["pending_id"])
-            for i in items.values()
-            if i.state == "staged" and i.artifacts.get("pending_id") is not None
-        )
+        staged = (Artifacts.of(i).pending_id for i in items.values() if i.state == "staged")
+        pending_ids = sorted(int(p) for p in staged if p is not None)
         promos = [p for p in map(str, pending_ids) if p in self.others.promotions]
         shas = {i.sha256 for i in items.values() if i.sha256}
         shas |= {self.others.promotions[p].sha256 or "" for p in promos}
-        shas |= {str(i.artifacts.get("conflict", {}).get("sha256") or "") for i in items.values()}
+        conflicts = (Artifacts.of(i).conflict for i in items.values())
+        shas |= {str(c.sha256 or "") for c in conflicts if c is not None}
         shas.discard("")
         item_ids = [i.id for i in items.values()] + [self.others.promotions[p].id for p in promos]
         return Page(

@@ -29,6 +29,7 @@ from backend.database.migration.legacy.rows import (
     to_int,
 )
 from backend.database.migration.records import normalize_tag
+from backend.database.migration.types import TypeMap
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 REQUIRED_TABLES = ("models", "tags", "model_tags")
@@ -64,6 +65,7 @@ class LegacyReader:
         self._fingerprint: str | None = None
         header = self._check_files()
         self._images_real = os.path.realpath(self.images_dir)
+        self._models_base = os.path.dirname(os.path.abspath(self.db_path))
         try:
             self._conn, self._snapshot = snapshot.connect(self.db_path, header, scratch_dir)
         except (sqlite3.Error, OSError) as e:
@@ -174,7 +176,9 @@ class LegacyReader:
 
     def _build(self, rows: list[Any]) -> list[LegacyModel]:
         tags = self._tags_for([r[0] for r in rows]) if rows else {}
-        return [build_model(r, tags.get(r[0], []), self._images_real) for r in rows]
+        return [
+            build_model(r, tags.get(r[0], []), self._images_real, self._models_base) for r in rows
+        ]
 
     def iter_models(self, batch_size: int = 500) -> Iterator[LegacyModel]:
         """Every model ordered by id, in keyset-paged batches of at most 500 (tags per batch)."""
@@ -205,6 +209,13 @@ class LegacyReader:
         """One model, or None."""
         return self.get_many([legacy_id]).get(legacy_id)
 
+    def tag_names(self) -> list[str]:
+        """Every tag name of the legacy library, normalized, used by a model or not."""
+        rows = self._query("SELECT name FROM tags")
+        names = {normalize_tag(str(r[0])) for r in rows if r[0] is not None}
+        names.discard("")
+        return sorted(names)
+
     def fingerprint(self) -> str:
         """Hex identity of this library: resolved DB path, size and SHA-256 of its bytes."""
         if self._fingerprint is None:
@@ -232,14 +243,17 @@ class LegacyReader:
             return None
         return to_int(value)
 
-    def preflight(self) -> LegacyPreflight:
-        """Count what the migration will meet, without opening any model or image file."""
+    def preflight(self, types: TypeMap | None = None) -> LegacyPreflight:
+        """Count what the migration will meet, without opening any model or image file;
+        ``types`` maps each legacy type to the v2 tab it lands in."""
         kinds = dict.fromkeys(("valid", "uppercase", "missing", "invalid"), 0)
         seen: set[str] = set()
         duplicates = referenced = missing = outside = files_missing = 0
         extra_invalid = fields_invalid = models = empty_paths = 0
+        type_paths: list[tuple[str, str]] = []
         for m in self.iter_models():
             models += 1
+            type_paths.append((m.type, m.path))
             kinds[m.hash_kind] += 1
             if m.sha256 is not None:
                 duplicates += m.sha256 in seen
@@ -252,8 +266,6 @@ class LegacyReader:
             extra_invalid += bool(codes & {"legacy_extra_invalid", "legacy_extra_too_deep"})
             fields_invalid += bool(codes & FIELD_CODES)
             empty_paths += not m.path.strip()
-        tag_names = {normalize_tag(str(r[0])) for r in self._query("SELECT name FROM tags")}
-        tag_names.discard("")
         invalid_ids = self.invalid_ids()
         counts = {
             "models": models + invalid_ids,
@@ -275,7 +287,11 @@ class LegacyReader:
             db_path=str(self.db_path),
             images_dir=str(self.images_dir),
             schema_version=self.schema_version(),
-            tags=len(tag_names),
-            warnings=preflight_sentences(counts),
+            tags=len(self.tag_names()),
+            type_mapping=(types or TypeMap()).mapping(type_paths),
+            warnings=[
+                *preflight_sentences(counts),
+                *([types.problem] if types and types.problem else []),
+            ],
             **counts,
         )

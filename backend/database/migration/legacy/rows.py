@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from backend.database.migration.jsonsafe import MAX_DEPTH, loads_bounded
 from backend.database.migration.legacy.fields import FieldNotes, put
 from backend.database.migration.records import ItemWarning, Prompts, is_sha256, normalize_tag
+from backend.database.migration.types import TypeMapping
 
 HashKind = Literal["valid", "uppercase", "missing", "invalid"]
 
@@ -82,6 +83,8 @@ class LegacyPreflight(BaseModel):
     fields_invalid: int
     empty_paths: int = 0
     invalid_ids: int = 0
+    type_mapping: list[TypeMapping] = Field(default_factory=list)
+    """Legacy type → the v2 tab it lands in, with how many rows."""
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -257,10 +260,22 @@ def resolve_image_url(url: str, images_real: str) -> LegacyImageRef:
     )
 
 
-def _stem(path: str) -> str:
-    base = re.split(r"[\\/]", path.rstrip("\\/"))[-1]
-    stem, dot, _ = base.rpartition(".")
-    return stem if dot and stem else base
+def _file_name(path: str) -> str:
+    """The file name with its extension (how v1 and v2 show a model without a name)."""
+    return re.split(r"[\\/]", path.rstrip("\\/"))[-1]
+
+
+def absolute_model_path(path: str, base_dir: str | None) -> str:
+    """A relative legacy model path resolved against ``base_dir`` (the legacy DB's folder);
+    absolute paths (POSIX or Windows) and empty ones are returned unchanged."""
+    if (
+        not path.strip()
+        or base_dir is None
+        or os.path.isabs(path)
+        or re.match(r"[A-Za-z]:[\\/]|\\\\", path)
+    ):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
 
 
 def to_int(value: Any) -> int | None:
@@ -275,14 +290,17 @@ def to_int(value: Any) -> int | None:
     return int(number) if math.isfinite(number) else None
 
 
-def build_model(row: Sequence[Any], tags: list[str], images_real: str) -> LegacyModel:
-    """Turn one ``models`` row (columns in ``_REQUIRED + _OPTIONAL`` order) into a record.
+def build_model(
+    row: Sequence[Any], tags: list[str], images_real: str, models_base: str | None = None
+) -> LegacyModel:
+    """Turn one ``models`` row (columns in ``_REQUIRED + _OPTIONAL`` order) into a record; a
+    relative model path is resolved against ``models_base`` (the legacy DB's folder).
 
     Never raises on content: an odd value is a warning (see ``legacy.fields``) with its original
     kept under ``extra``."""
     legacy_id, path, type_, hash_raw, name, size, created, meta_json, extra_json = row
     notes = FieldNotes()
-    path = notes.text("path", path) or ""
+    path = absolute_model_path(notes.text("path", path) or "", models_base)
     type_ = (notes.text("type", type_) or "").strip()
     hash_raw = notes.text("hash_hex", hash_raw) or ""
     name = notes.text("name", name)
@@ -299,7 +317,7 @@ def build_model(row: Sequence[Any], tags: list[str], images_real: str) -> Legacy
     return LegacyModel(
         legacy_id=legacy_id,
         path=path,
-        name=name if name is not None and name.strip() else _stem(path),
+        name=name if name is not None and name.strip() else _file_name(path),
         type=type_ or "other",
         size_bytes=size_bytes,
         hash_raw=hash_raw,

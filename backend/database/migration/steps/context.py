@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.hashing import HashCache
 from backend.database.migration.legacy.prefetch import PrefetchingRows
+from backend.database.migration.types import TypeMap
 
 
 class ReaderProvider(Protocol):
@@ -43,3 +44,5 @@ class StepEnv:
     hash_cache: HashCache
     import_roots: Sequence[Path] | None = None
     """When set, a pending model's file must resolve inside one of them to be promoted."""
+    types: TypeMap = field(default_factory=TypeMap)
+    """Legacy type + path → the v2 tab (``types_cache.json`` of the data dir, else aliases)."""

@@ -22,6 +22,7 @@ from backend.database.migration.steps.publish import (
     render_images,
     verify_images,
 )
+from backend.database.migration.types import TypeMap
 from workflows.driver import ApplyFn, StepFn, Transition
 from workflows.errors import StepError, TransientError
 from workflows.machine import State
@@ -39,16 +40,19 @@ def pending_row(env: StepEnv, item: WorkItem) -> PendingModelRecord:
     return row
 
 
-def to_model_record(row: PendingModelRecord, sha256: str) -> ModelRecord:
-    """The v2 model a pending row becomes (images_count is set by the image step)."""
+def to_model_record(row: PendingModelRecord, sha256: str, types: TypeMap) -> ModelRecord:
+    """The v2 model a pending row becomes (images_count is set by the image step); its type
+    is the v2 tab, as for a legacy row (``extra.legacy_type`` keeps a changed one)."""
+    meta = MetaJson(**row.meta.model_dump(exclude={"images"}))
+    type_, extra = types.apply(row.type, row.path, meta.extra)
     return ModelRecord(
         sha256=sha256,
         path=row.path,
-        name=row.name,
-        type=row.type,
+        name=row.name or Path(row.path).name,
+        type=type_,
         size_bytes=row.size_bytes,
         created_at=row.created_at,
-        meta=MetaJson(**row.meta.model_dump(exclude={"images"})),
+        meta=meta.model_copy(update={"extra": extra}),
         tags=row.tags,
     )
 
@@ -92,7 +96,7 @@ def promotion_import(env: StepEnv) -> StepFn:
 
         def apply(session: Session, item: WorkItem) -> Transition | list[Transition]:
             repo = LibraryRepository(session)
-            incoming = to_model_record(row, sha256)
+            incoming = to_model_record(row, sha256, env.types)
             if repo.insert_model_if_new(incoming):
                 if row.meta.images:
                     return "import_model"
@@ -144,9 +148,7 @@ def promotion_images(env: StepEnv) -> StepFn:
         rendered = render_images(item, sha256, sources, env.images_dir, env.webp_method)
 
         def apply(session: Session, item: WorkItem) -> Transition:
-            publish_images(
-                LibraryRepository(session), item, sha256, rendered, env.images_dir, append=True
-            )
+            publish_images(LibraryRepository(session), item, sha256, rendered, env.images_dir)
             return "process_images"
 
         return apply
@@ -185,10 +187,11 @@ def promotion_promote(env: StepEnv) -> StepFn:
 
         def apply(session: Session, item: WorkItem) -> Transition:
             repo = LibraryRepository(session)
-            count = verify_images(repo, sha256, env.images_dir)
-            repo.delete_pending(int(item.source_key))
             artifacts = Artifacts.of(item)
-            artifacts.images_count = count
+            artifacts.images_count = verify_images(
+                repo, sha256, env.images_dir, artifacts.image_seqs
+            )
+            repo.delete_pending(int(item.source_key))
             artifacts.remove_files = list(artifacts.pending_images)
             return "promote"
 

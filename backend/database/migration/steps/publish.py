@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend.database.migration.artifacts import Artifacts
 from backend.database.migration.errors import ImageError
 from backend.database.migration.faults import checkpoint
-from backend.database.migration.images import TIERS, make_tiers, tier_file_name
+from backend.database.migration.images import TIERS, make_tiers, probe, tier_file_name
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.records import ItemWarning
 from workflows.errors import StepError
@@ -69,6 +70,39 @@ def render_images(
     return rendered
 
 
+def _fits(images_dir: Path, staging: Path, sha256: str, seq: int, index: int) -> bool:
+    """True when staged image ``index`` may take ``seq``: no tier of ``seq`` is on disk, or
+    each one on disk is byte-identical to what would replace it (a retry after a crash)."""
+    for tier, _factor, _quality in TIERS:
+        final = images_dir / tier_file_name(sha256, seq, tier)
+        if not final.exists():
+            continue
+        staged = staging / tier_file_name(sha256, index, tier)
+        if final.read_bytes() != staged.read_bytes():
+            return False
+    return True
+
+
+def choose_seqs(
+    images_dir: Path, staging: Path, sha256: str, rendered: int, start: int, own: Sequence[int]
+) -> list[int]:
+    """Final seqs of the staged images 0..rendered-1.
+
+    ``own`` (seqs this migration wrote for the same legacy row before) are reused first; then
+    seqs from ``start`` up, skipping every seq that has a tier file on disk this migration did
+    not write, so an image of the user's is never overwritten.
+    """
+    mine = sorted(set(own))
+    candidates = itertools.chain(mine, (s for s in itertools.count(start) if s not in mine))
+    chosen: list[int] = []
+    for index in range(rendered):
+        for seq in candidates:
+            if seq in mine or _fits(images_dir, staging, sha256, seq, index):
+                chosen.append(seq)
+                break
+    return chosen
+
+
 def publish_images(
     repo: LibraryRepository,
     item: WorkItem,
@@ -76,47 +110,59 @@ def publish_images(
     rendered: int,
     images_dir: Path,
     *,
-    append: bool,
+    own: Sequence[int] = (),
 ) -> list[int]:
     """Move staged tiers to their final names and update ``images_count``.
 
-    Runs inside the step's write transaction, so the sequence base read here cannot race
-    another writer. ``append`` numbers after the model's current images; otherwise the
-    staged images are seqs 0..k-1 (a re-import of the same source rewrites the same files).
+    Runs inside the step's write transaction, so the seqs chosen here cannot race another
+    writer. The images go to ``own`` seqs first, then after the model's current images (see
+    :func:`choose_seqs`); ``images_count`` becomes at least the highest seq + 1.
     """
     if rendered == 0:
         Artifacts.of(item).image_seqs = []
-        return []  # images_count is unchanged whether appending or replacing
+        return []  # images_count is unchanged
     meta = repo.model_meta(sha256)
     if meta is None:
         raise StepError("model_missing", f"model {sha256} is not in the library")
     current = meta.images_count
-    base = current if append else 0
     staging = staging_dir(images_dir, item.id)
-    for index in range(rendered):
+    seqs = choose_seqs(images_dir, staging, sha256, rendered, current, own)
+    for index, seq in enumerate(seqs):
         for tier, _factor, _quality in TIERS:
             os.replace(
                 staging / tier_file_name(sha256, index, tier),
-                images_dir / tier_file_name(sha256, base + index, tier),
+                images_dir / tier_file_name(sha256, seq, tier),
             )
             checkpoint("tier_published")
     shutil.rmtree(staging, ignore_errors=True)
-    count = base + rendered if append else max(current, rendered)
-    repo.set_images_count(sha256, count)
-    seqs = list(range(base, base + rendered))
+    repo.set_images_count(sha256, max(current, max(seqs) + 1))
     Artifacts.of(item).image_seqs = seqs
     return seqs
 
 
-def verify_images(repo: LibraryRepository, sha256: str, images_dir: Path) -> int:
-    """Check that every tier of every counted image is on disk; returns images_count."""
+def check_original(source: ImageSource) -> ItemWarning | None:
+    """Why an original cannot be shown as an image (a warning with a code), or None."""
+    if source.path is None:
+        return source.warning
+    try:
+        probe(source.path)
+    except ImageError as exc:
+        return ItemWarning(code=exc.code, message=exc.message, file=source.label)
+    return None
+
+
+def verify_images(
+    repo: LibraryRepository, sha256: str, images_dir: Path, seqs: Iterable[int] | None = None
+) -> int:
+    """Check that every tier of the given seqs (every counted image when None) is on disk;
+    returns images_count. Images the library had before are not this migration's to check."""
     meta = repo.model_meta(sha256)
     if meta is None:
         raise StepError("model_missing", f"model {sha256} is not in the library")
     count = meta.images_count
     missing = [
         tier_file_name(sha256, seq, tier)
-        for seq in range(count)
+        for seq in (range(count) if seqs is None else sorted(set(seqs)))
         for tier, _factor, _quality in TIERS
         if not (images_dir / tier_file_name(sha256, seq, tier)).is_file()
     ]
