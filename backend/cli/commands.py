@@ -26,6 +26,7 @@ from backend.cli.output import (
 )
 from backend.cli.signals import set_title
 from backend.cli.verify import verify
+from backend.cli.workers import workers_option
 from backend.config import Settings
 from backend.database.migration.conflicts import LEGACY_STRATEGIES, Strategy
 from backend.database.migration.results import RunStatusRecord
@@ -104,7 +105,7 @@ def preflight(ctx: click.Context, legacy_db: Path, images_dir: Path, as_json: bo
 @main.command()
 @click.argument("legacy_db", type=click.Path(path_type=Path))
 @click.argument("images_dir", type=click.Path(path_type=Path))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@workers_option(64)
 @click.option("--batch-size", type=click.IntRange(1, 10_000))
 @click.option("--on-conflict", type=click.Choice([s.value for s in LEGACY_STRATEGIES]))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -155,7 +156,7 @@ def _drive(
 @click.option("--all", "promote_all", is_flag=True, help="Promote every pending model.")
 @click.option("--id", "ids", multiple=True, type=int, help="A pending model id (repeatable).")
 @click.option("--strategy", type=STRATEGIES, help="What to do when the hash already exists.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@workers_option(64)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def promote(
@@ -329,7 +330,7 @@ def worker(
 
 @main.command()
 @click.option("--models", default=300, show_default=True, type=click.IntRange(30, 20_000))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@workers_option(8)
 @click.pass_context
 def demo(ctx: click.Context, models: int, workers: int) -> None:
     """Build a sample v1 library under DATA_DIR/demo and migrate it end to end."""

@@ -81,7 +81,8 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baseline]:
 
 
 def legacy_args(lib: LegacyLibrary) -> list[str]:
-    return ["legacy", str(lib.db_path), str(lib.images_dir), "--batch-size", BATCH, "--json"]
+    paths = [str(lib.db_path), str(lib.images_dir)]
+    return ["legacy", *paths, "--batch-size", BATCH, "--workers", "1", "--json"]
 
 
 def kill_points(names: list[str]) -> list[int]:

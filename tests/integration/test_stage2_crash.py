@@ -26,7 +26,7 @@ from tests.helpers.stage_libraries import CopyLibrary, make_copy_library, run_st
 pytestmark = pytest.mark.slow
 
 BATCH = 3
-PROMOTE = ["promote", "--all", "--strategy", "merge", "--json"]
+PROMOTE = ["promote", "--all", "--strategy", "merge", "--workers", "1", "--json"]
 MAX_RERUNS = 6
 
 

@@ -142,7 +142,7 @@ def events_with(data_dir: Path, trigger: str, words: str) -> int:
 def test_a_full_disk_while_writing_tiers_backs_off_and_the_run_completes(
     lib: LegacyLibrary, tmp_path: Path
 ) -> None:
-    args = ["legacy", str(lib.db_path), str(lib.images_dir), "--batch-size", "2"]
+    args = ["legacy", str(lib.db_path), str(lib.images_dir), "--batch-size", "2", "--workers", "1"]
     proc = run_cli(args, tmp_path / "data", MODEL_MIGRATE_ENOSPC_AT="image_rendered:2")
     assert proc.returncode == 0, proc.stderr
     assert events_with(tmp_path / "data", "backoff", "No space left on device") == 2
@@ -152,7 +152,7 @@ def test_a_full_disk_while_writing_tiers_backs_off_and_the_run_completes(
 def test_a_full_disk_outside_an_item_ends_with_one_line_and_resumes(
     lib: LegacyLibrary, tmp_path: Path
 ) -> None:
-    args = ["legacy", str(lib.db_path), str(lib.images_dir), "--batch-size", "2"]
+    args = ["legacy", str(lib.db_path), str(lib.images_dir), "--batch-size", "2", "--workers", "1"]
     proc = run_cli(args, tmp_path / "data", MODEL_MIGRATE_ENOSPC_AT="batch_committed:1")
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
