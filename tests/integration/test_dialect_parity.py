@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from backend.bootstrap import build_service
-from backend.config import Settings
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
+from tests.helpers.service import make_service
 
 CASES = (
     "valid",
@@ -27,7 +26,7 @@ CASES = (
 
 
 def _history(lib: LegacyLibrary, data_dir: Path, url: str | None) -> dict[str, Any]:
-    service = build_service(Settings(data_dir=data_dir, database_url=url))
+    service = make_service(data_dir, url)
     try:
         run = service.start_legacy_run(lib.db_path, lib.images_dir)
         service.run_until_done(run.id)

@@ -9,14 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select, text, update
 
-from backend.bootstrap import build_service
-from backend.config import Settings
 from backend.database import schema
 from backend.database.migration.images import TIERS, tier_file_name
 from backend.database.session import make_engine
 from backend.sample.legacy_factory import make_sample_library
 from tests.helpers.crash_cli import cli, finish, snapshot_diff, url_for
 from tests.helpers.library_snapshot import snapshot_library
+from tests.helpers.service import make_service
 from tests.helpers.stage_libraries import run_stage1
 from workflows.fence import ITEMS, RUNS
 from workflows.store import WorkflowStore
@@ -135,7 +134,7 @@ def test_two_legacy_commands_started_together_make_one_run(tmp_path: Path) -> No
     run_stage1(lib, clean, url_for(clean))
     data = tmp_path / "data"
     # an existing library: its schema is made before the two commands start
-    build_service(Settings(data_dir=data, database_url=url_for(data))).close()
+    make_service(data, url_for(data)).close()
 
     procs = [cli(["legacy", str(lib.db_path), str(lib.images_dir)], data) for _ in range(2)]
     exits = [finish(proc) for proc in procs]

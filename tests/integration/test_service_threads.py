@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from backend.bootstrap import build_service
-from backend.config import Settings
 from backend.sample.legacy_factory import make_legacy_library
+from tests.helpers.service import make_service
 
 
 def test_two_threads_advancing_one_run_never_fail_or_double_process(tmp_path: Path) -> None:
     library = make_legacy_library(tmp_path / "legacy")
-    service = build_service(Settings(data_dir=tmp_path / "data"))
+    service = make_service(tmp_path / "data")
     try:
         run = service.start_legacy_run(library.db_path, library.images_dir)
         errors: list[BaseException] = []

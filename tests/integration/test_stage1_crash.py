@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from backend.bootstrap import build_service
-from backend.config import Settings
 from backend.database.migration import drive as drive_module
 from backend.database.migration.steps import publish as step_support
 from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
@@ -20,6 +18,7 @@ from tests.helpers.library_snapshot import (
     snapshot_library,
     snapshot_tree,
 )
+from tests.helpers.service import make_service
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +54,7 @@ def count_checkpoints(lib: LegacyLibrary, data_dir: Path) -> list[str]:
     mp.setattr(step_support, "checkpoint", names.append)
     mp.setattr(drive_module, "checkpoint", names.append)
     try:
-        service = build_service(Settings(data_dir=data_dir, database_url=None))
+        service = make_service(data_dir)
         try:
             run = service.start_legacy_run(lib.db_path, lib.images_dir)
             # like the CLI, which always passes its progress reporter

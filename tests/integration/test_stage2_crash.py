@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from backend.bootstrap import build_service
-from backend.config import Settings
 from backend.database.migration import drive as drive_module
 from backend.database.migration.steps import publish as step_support
 from tests.helpers.crash_cli import cli, finish, snapshot_diff, url_for
@@ -21,6 +19,7 @@ from tests.helpers.library_snapshot import (
     snapshot_library,
     snapshot_tree,
 )
+from tests.helpers.service import make_service
 from tests.helpers.stage_libraries import CopyLibrary, make_copy_library, run_stage1
 
 pytestmark = pytest.mark.slow
@@ -51,7 +50,7 @@ def count_checkpoints(data_dir: Path) -> list[str]:
     mp.setattr(step_support, "checkpoint", names.append)
     mp.setattr(drive_module, "checkpoint", names.append)
     try:
-        service = build_service(Settings(data_dir=data_dir, batch_size=BATCH))
+        service = make_service(data_dir, batch_size=BATCH)
         try:
             service.promote_batch(None, "merge")
         finally:

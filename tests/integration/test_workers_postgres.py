@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from backend.bootstrap import build_service
-from backend.config import Settings
 from backend.sample.legacy_factory import make_sample_library
 from tests.conftest import POSTGRES_ENV
 from tests.helpers.library_snapshot import orphan_problems, snapshot_library
 from tests.helpers.postgres import fresh_database
+from tests.helpers.service import make_service
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -43,7 +42,7 @@ def test_two_worker_processes_build_the_single_worker_library(
     snapshots = []
     for workers, url in ((1, second_postgres_url), (2, postgres_url)):
         data = tmp_path / f"data{workers}"
-        service = build_service(Settings(data_dir=data, database_url=url))
+        service = make_service(data, url)
         try:
             run = service.start_legacy_run(lib.db_path, lib.images_dir)
         finally:
@@ -59,7 +58,7 @@ def test_two_worker_processes_build_the_single_worker_library(
         assert sum(handled) >= len(lib.rows)
         if workers == 2:
             assert all(h > 0 for h in handled), f"one worker did all the work: {handled}"
-        service = build_service(Settings(data_dir=data, database_url=url))
+        service = make_service(data, url)
         try:
             status = service.run_status(run.id)
         finally:
