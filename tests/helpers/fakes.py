@@ -2,21 +2,22 @@
 
 ``FakeLegacyReader`` stands in for ``LegacyReader`` (a legacy library's rows by id) and records
 every query; ``FakeReaders`` and ``FakeRunOptions`` are what a step context hands a step;
-``fake_step_env`` builds a ``StepEnv`` from them whose database and hash cache are ``Refused``.
+``fake_step_env`` builds a ``StepEnv`` from them whose database and hash cache are ``Refused``;
+``FakeWorkflowStore`` holds run records.
 ``legacy_model`` and ``work_item`` build a valid row and item with the fields a test sets.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from backend.database.migration.legacy.prefetch import PrefetchingRows
 from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.steps.context import StepEnv
-from workflows.records import WorkItem
+from workflows.errors import NotFound
+from workflows.records import RunInfo, WorkItem
 
 
 def legacy_model(legacy_id: int, **fields: Any) -> LegacyModel:
@@ -108,24 +109,15 @@ def fake_step_env(
 ) -> StepEnv:
     """A step context over an in-memory legacy library and run options; no database, no files."""
     readers = FakeReaders(FakeLegacyReader(rows))
-    run_options = FakeRunOptions(options)
-    # the step context hands out providers (``readers``/``options``) or, before the use-case
-    # split, their ``for_run`` callables: fill whichever fields StepEnv has
-    wiring = {
-        "readers": readers,
-        "options": run_options,
-        "reader_for_run": readers.for_run,
-        "run_options": run_options.for_run,
-    }
-    names = {f.name for f in fields(StepEnv)}
     return StepEnv(
         sessions=Refused("sessions"),  # type: ignore[arg-type]
         write_sessions=Refused("write_sessions"),  # type: ignore[arg-type]
         images_dir=Path("/nonexistent/images"),
         pending_dir=Path("/nonexistent/images/pending"),
         webp_method=4,
+        readers=readers,
+        options=FakeRunOptions(options),
         hash_cache=Refused("hash_cache"),  # type: ignore[arg-type]
-        **{name: value for name, value in wiring.items() if name in names},
     )
 
 
@@ -145,3 +137,24 @@ def work_item(item_id: int = 1, *, run_id: int = 1, **fields: Any) -> WorkItem:
         "strategy": None,
     }
     return WorkItem(**{**values, **fields})
+
+
+class FakeWorkflowStore:
+    """The run records of a workflow store, in memory; every ``run`` read is recorded."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, RunInfo] = {}
+        self.reads: list[int] = []
+
+    def add_run(self, kind: str, fingerprint: str, options: dict[str, Any]) -> int:
+        """Store a run; its id."""
+        run_id = len(self._runs) + 1
+        self._runs[run_id] = RunInfo(run_id, kind, fingerprint, options, 0.0, None)
+        return run_id
+
+    def run(self, run_id: int) -> RunInfo:
+        """The run; ``NotFound`` as the real store raises it."""
+        self.reads.append(run_id)
+        if run_id not in self._runs:
+            raise NotFound(f"no run {run_id}")
+        return self._runs[run_id]
