@@ -145,9 +145,8 @@ class MigrationService:
     ) -> AuditReport:
         """Account for every legacy row of a stage-1 run (the newest when None); with
         ``on_row`` each row goes there as soon as it is audited instead of into the report."""
-        sources = AuditSources(
-            self.sessions, self.store, self.settings.images_dir, self.scratch_dir, self.env.types
-        )
+        paths = (self.settings.images_dir, self.settings.pending_images_dir, self.scratch_dir)
+        sources = AuditSources(self.sessions, self.store, *paths, self.env.types)
         return run_audit(sources, run_id, deep=deep, on_row=on_row)
 
     def health(self) -> HealthRecord:

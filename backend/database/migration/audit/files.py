@@ -24,7 +24,6 @@ from backend.database.migration.steps.publish import STAGING_DIR_NAME
 
 _TIER_NAMES = "|".join(name for name, _f, _q in TIERS)
 TIER_FILE = re.compile(rf"^([0-9a-f]{{64}})_(0|[1-9][0-9]*)_({_TIER_NAMES})\.webp$")
-PENDING_DIR_NAME = "pending"
 Size = tuple[int, int]
 _ORIENTATION_TAG = 0x0112
 _PIL_ERRORS = (
@@ -54,16 +53,16 @@ def is_temp(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def scan_images(images_dir: Path) -> Iterator[Entry]:
-    """Everything under images/, images/pending and images/.staging, one entry at a time."""
+def scan_images(images_dir: Path, pending_dir: Path) -> Iterator[Entry]:
+    """Everything under images/, its pending folder and .staging, one entry at a time."""
     if not images_dir.is_dir():
         return
     with os.scandir(images_dir) as entries:
         for entry in entries:
             name = entry.name
             if entry.is_dir(follow_symlinks=False):
-                if name == PENDING_DIR_NAME:
-                    yield from _scan_pending(Path(entry.path))
+                if Path(entry.path) == pending_dir:
+                    yield from _scan_pending(pending_dir)
                 elif name == STAGING_DIR_NAME:
                     for base, _dirs, files in os.walk(entry.path):
                         for file in files:
@@ -82,7 +81,7 @@ def scan_images(images_dir: Path) -> Iterator[Entry]:
 def _scan_pending(pending_dir: Path) -> Iterator[Entry]:
     with os.scandir(pending_dir) as entries:
         for entry in entries:
-            name = f"{PENDING_DIR_NAME}/{entry.name}"
+            name = f"{pending_dir.name}/{entry.name}"
             if is_temp(entry.name):
                 yield Entry("pending_temp", name)
             elif entry.is_file(follow_symlinks=False):

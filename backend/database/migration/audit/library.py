@@ -13,7 +13,7 @@ from pathlib import Path
 from backend.database.migration.audit.catalogue import problem
 from backend.database.migration.audit.files import Entry, scan_images
 from backend.database.migration.audit.records import AuditProblem
-from backend.database.migration.audit.state import LibraryState, tag_names
+from backend.database.migration.audit.state import AuditSources, LibraryState, tag_names
 from backend.database.migration.legacy.reader import INVALID_ID_PREFIX
 
 _BATCH = 1000
@@ -32,7 +32,7 @@ class LibraryChecks:
 
 
 def library_problems(
-    state: LibraryState, images_dir: Path, seen: LibraryChecks
+    state: LibraryState, sources: AuditSources, seen: LibraryChecks
 ) -> list[AuditProblem]:
     """Everything in the library that no legacy row, promotion or pending row explains."""
     working = state.working()
@@ -40,7 +40,7 @@ def library_problems(
     leftovers: list[AuditProblem] = []
     pending_files: set[str] = set()
     tiers: list[Entry] = []
-    for entry in scan_images(images_dir):
+    for entry in scan_images(sources.images_dir, sources.pending_dir):
         seen.entries += 1
         if entry.kind == "tier":
             tiers.append(entry)
@@ -58,7 +58,7 @@ def library_problems(
     return [
         *sorted(files, key=lambda p: (p.code == "unexpected_file", p.file or "")),
         *sorted(leftovers, key=lambda p: p.file or ""),
-        *_pending(state, images_dir / "pending", pending_files, seen.staged_here, working),
+        *_pending(state, sources.pending_dir, pending_files, seen.staged_here, working),
         *_tags(state, tag_names(seen.legacy_tags)),
         *_vanished(state, seen.legacy_ids),
     ]

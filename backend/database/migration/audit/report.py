@@ -11,49 +11,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from backend.database.migration.audit.files import check_tiers
-from backend.database.migration.audit.library import LibraryChecks, library_problems
+from backend.database.migration.audit.library import library_problems
 from backend.database.migration.audit.records import (
     AuditCounts,
     AuditProblem,
     AuditReport,
     RowAudit,
-    RowTally,
     build_report,
 )
 from backend.database.migration.audit.rows import RowAuditor
-from backend.database.migration.audit.state import KEYSET, LibraryState
+from backend.database.migration.audit.state import KEYSET, AuditSources, LibraryState
 from backend.database.migration.errors import InvalidInputError, NotFoundError
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.steps.legacy import LEGACY, as_v2_row
-from backend.database.migration.types import TypeMap
 from workflows.errors import NotFound
 from workflows.records import RunInfo
 from workflows.store import WorkflowStore
 
+__all__ = ["AuditSources", "RowSink", "audit", "legacy_run"]
+
 RowSink = Callable[[RowAudit], None]
 PAGE = 500
 """Legacy rows audited per page (the reader's own batch size)."""
-
-
-@dataclass(frozen=True)
-class AuditSources:
-    """What the audit reads: the library's sessions, the workflow store, the images folder."""
-
-    sessions: sessionmaker[Session]
-    store: WorkflowStore
-    images_dir: Path
-    scratch_dir: Path | None = None
-    """Where the legacy reader may put a private snapshot of the legacy DB."""
-    types: TypeMap = field(default_factory=TypeMap)
-    """The v2 tab of each legacy type: rows are compared with the type they get."""
 
 
 def audit(
@@ -73,13 +57,11 @@ def audit(
     legacy_db, legacy_images = Path(run.options["legacy_db"]), Path(run.options["images_dir"])
     rows: list[RowAudit] = []
     sink = rows.append if on_row is None else on_row
-    tally = RowTally()
-    counts = AuditCounts()
-    seen = LibraryChecks()
     reader = LegacyReader(legacy_db, legacy_images, scratch_dir=sources.scratch_dir)
     with reader, sources.sessions() as session:
         state = LibraryState(session, run.id)
-        auditor = RowAuditor(state, reader, sources.images_dir, tally, counts, seen, deep=deep)
+        auditor = RowAuditor(state, reader, sources, deep=deep)
+        tally, counts, seen = auditor.tally, auditor.counts, auditor.seen
         seen.legacy_tags.update(reader.tag_names())  # every legacy tag is migrated
         v2_rows = (as_v2_row(row, sources.types) for row in reader.iter_models(PAGE))
         for page in _pages(v2_rows, PAGE):
@@ -87,7 +69,7 @@ def audit(
                 tally.add(row)
                 sink(row)
         unowned = _unowned_models(state, auditor.owned, sources.images_dir, counts, deep=deep)
-        library = library_problems(state, sources.images_dir, seen)
+        library = library_problems(state, sources, seen)
     counts.files_listed = seen.entries
     counts.seconds = round(time.perf_counter() - started, 3)
     return build_report(

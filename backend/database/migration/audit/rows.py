@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from backend.database.migration.artifacts import Artifacts, Conflict
@@ -25,7 +24,7 @@ from backend.database.migration.audit.records import (
     RowAudit,
     RowTally,
 )
-from backend.database.migration.audit.state import ItemRow, LibraryState, Page
+from backend.database.migration.audit.state import AuditSources, ItemRow, LibraryState, Page
 from backend.database.migration.conflicts import Strategy
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.legacy.rows import LegacyModel
@@ -40,23 +39,16 @@ class RowAuditor:
     """Builds one RowAudit per legacy row; checks each model with the first row that became it."""
 
     def __init__(
-        self,
-        state: LibraryState,
-        reader: LegacyReader,
-        images_dir: Path,
-        tally: RowTally,
-        counts: AuditCounts,
-        seen: LibraryChecks,
-        *,
-        deep: bool,
+        self, state: LibraryState, reader: LegacyReader, sources: AuditSources, *, deep: bool
     ) -> None:
         self.state = state
         self.reader = reader
-        self.images_dir = images_dir
-        self.tally = tally
-        self.counts = counts
-        self.seen = seen
+        self.images_dir = sources.images_dir
+        self.pending_dir = sources.pending_dir
         self.deep = deep
+        self.tally = RowTally()
+        self.counts = AuditCounts()
+        self.seen = LibraryChecks()
         self.owned: set[str] = set()
         """Models a row of the run became (their checks are done)."""
         self._page: Page | None = None
@@ -110,7 +102,7 @@ class RowAuditor:
                 problem("row_unfinished", lid=lid, state=item.state, run=item.run_id)
             )
             audit["outcome"] = "unfinished"
-        return RowAudit(**audit)
+        return RowAudit.model_construct(**audit)  # every value is already of its type
 
     def _promoted(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         lid = row.legacy_id
@@ -177,7 +169,7 @@ class RowAuditor:
         if prow is not None:  # pending ids are never reused (AUTOINCREMENT / serial)
             audit["outcome"] = "pending"
             self.counts.pending_checked += 1
-            audit["problems"] += pending_problems(row, item, prow, self.images_dir / "pending")
+            audit["problems"] += pending_problems(row, item, prow, self.pending_dir)
             if promo is not None and promo.state in ("conflicted", "failed"):
                 self._need(row, promo, stage=2)
         elif promo is not None and promo.state == "promoted" and promo.sha256:

@@ -12,26 +12,43 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.artifacts import Artifacts
 from backend.database.migration.audit.records import Decision
 from backend.database.migration.conflicts import WRITING_STRATEGIES
 from backend.database.migration.records import MetaJson, PendingMetaJson, normalize_tag
 from backend.database.migration.steps.promotion import PROMOTION
+from backend.database.migration.types import TypeMap
 from backend.database.models import Model, ModelTag, PendingImport, PendingModelTag, Tag
 from backend.database.v2schema import UNTYPED
 from workflows.machine import WORKING
+from workflows.store import WorkflowStore
 from workflows.tables import MigrationEvent, MigrationItem
 
 WORKING_STATES = frozenset(s.value for s in WORKING)
 WRITING = frozenset(s.value for s in WRITING_STRATEGIES)
 KEYSET = 1000
 """Rows per keyset page of a library-wide pass."""
+
+
+@dataclass(frozen=True)
+class AuditSources:
+    """What the audit reads: the library's sessions, the workflow store and image folders."""
+
+    sessions: sessionmaker[Session]
+    store: WorkflowStore
+    images_dir: Path
+    pending_dir: Path
+    scratch_dir: Path | None = None
+    """Where the legacy reader may put a private snapshot of the legacy DB."""
+    types: TypeMap = field(default_factory=TypeMap)
+    """The v2 tab of each legacy type: rows are compared with the type they get."""
 
 
 @dataclass
@@ -228,7 +245,8 @@ class LibraryState:
         conflicts = (Artifacts.of(i).conflict for i in items.values())
         shas |= {str(c.sha256 or "") for c in conflicts if c is not None}
         shas.discard("")
-        item_ids = [i.id for i in items.values()] + [self.others.promotions[p].id for p in promos]
+        decided = [*items.values(), *(self.others.promotions[p] for p in promos)]
+        item_ids = [i.id for i in decided if i.strategy is not None]  # resolve sets it
         return Page(
             items=items,
             models=self.models(sorted(shas)),
