@@ -204,7 +204,7 @@ class LibraryRepository:
             "size_bytes": record.size_bytes,
             "created_at": record.created_at,
             "meta_json": loads_bounded(record.meta.model_dump_json())[0],
-            "tags": sorted(self._tag_names_for(record.tags).values()),
+            "tags": sorted(self._stored_names(record.tags).values()),
         }
         return digest(values)
 
@@ -298,11 +298,17 @@ class LibraryRepository:
     def _tag_names_for(self, names: Iterable[str]) -> dict[str, str]:
         """Stored tag name by normalized name, creating the tags that are missing: an existing
         tag is reused by its lower-cased, trimmed name and never renamed or renumbered."""
+        stored = self._stored_names(names)
+        new = [{"name": n} for n, name in stored.items() if n == name]
+        _insert_ignore(self.session, TAGS, new)
+        return stored
+
+    def _stored_names(self, names: Iterable[str]) -> dict[str, str]:
+        """The name each tag has (or gets) in the library, by normalized name, read-only."""
         wanted = sorted({normalize_tag(n) for n in names if normalize_tag(n)})
         if not wanted:
             return {}
         aliases = self._tag_aliases()
-        _insert_ignore(self.session, TAGS, [{"name": n} for n in wanted if n not in aliases])
         return {n: aliases.get(n, n) for n in wanted}
 
     def ensure_tags(self, names: Iterable[str]) -> dict[str, int]:
