@@ -20,13 +20,8 @@ def sqlite_path(engine: Engine) -> Path | None:
 
 def backup_sqlite(db_file: Path, backups_dir: Path, label: str) -> Path:
     """Copy ``db_file`` with SQLite's online backup API; returns the copy's path."""
-    backups_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    target = backups_dir / f"{db_file.stem}-{stamp}-{label}.sqlite3"
-    counter = 1
-    while target.exists():
-        target = backups_dir / f"{db_file.stem}-{stamp}-{label}-{counter}.sqlite3"
-        counter += 1
+    target = _reserve(backups_dir, f"{db_file.stem}-{stamp}-{label}")
     source = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     dest = sqlite3.connect(target)
     try:
@@ -36,3 +31,19 @@ def backup_sqlite(db_file: Path, backups_dir: Path, label: str) -> Path:
         dest.close()
         source.close()
     return target
+
+
+def _reserve(backups_dir: Path, stem: str) -> Path:
+    """A new, empty file named after ``stem``, created exclusively: two callers in the same
+    second (threads or processes) never copy into one file."""
+    backups_dir.mkdir(parents=True, exist_ok=True)
+    counter = 0
+    while True:
+        suffix = f"-{counter}" if counter else ""
+        target = backups_dir / f"{stem}{suffix}.sqlite3"
+        try:
+            target.touch(exist_ok=False)
+        except FileExistsError:
+            counter += 1
+            continue
+        return target
