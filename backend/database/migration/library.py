@@ -299,7 +299,7 @@ class LibraryRepository:
         """Stored tag name by normalized name, creating the tags that are missing: an existing
         tag is reused by its lower-cased, trimmed name and never renamed or renumbered."""
         stored = self._stored_names(names)
-        new = [{"name": n} for n, name in stored.items() if n == name]
+        new: list[dict[str, object]] = [{"name": n} for n, name in stored.items() if n == name]
         _insert_ignore(self.session, TAGS, new)
         return stored
 
