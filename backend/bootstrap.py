@@ -19,7 +19,7 @@ from backend.database.migration.summary import ModelLookup
 from backend.database.migration.types import TypeMap
 from backend.database.migration.wiring import Wiring
 from backend.database.session import make_session_factory, writer
-from workflows.driver import Steps
+from workflows.steps import Steps
 from workflows.store import WorkflowStore
 
 

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from backend.database import schema
 from backend.database.session import make_engine
-from workflows.driver import ApplyFn, Driver, Steps
+from workflows.driver import Driver
 from workflows.records import WorkItem
+from workflows.steps import ApplyFn, Steps
 from workflows.store import WorkflowStore
 
 FLOW = {

@@ -12,53 +12,25 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
-import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from workflows import clock
-from workflows.errors import InvalidTransition, LeaseLost, StepError, TransientError
+from workflows.errors import InvalidTransition, LeaseLost, StepError
+from workflows.failures import classify
 from workflows.fence import Fired, lock_fences, write_fired
 from workflows.keeper import LeaseKeeper
 from workflows.machine import WORKING, fire
 from workflows.owner import make_owner
 from workflows.records import RunStatus, WorkItem
+from workflows.steps import ApplyFn, Grouped, GroupWriter, Steps, fire_all
 from workflows.store import WorkflowStore
 
-Transition = str | tuple[str, dict[str, Any]]
-ApplyResult = Transition | Sequence[Transition]
-ApplyFn = Callable[[Session, WorkItem], ApplyResult]
-StepFn = Callable[[WorkItem], ApplyFn]
-Steps = Mapping[str, Mapping[str, StepFn]]
-GroupWriter = Callable[[Session, Sequence[tuple[WorkItem, Any]]], Sequence[ApplyResult | None]]
-"""Writes many items' changes with one statement per table; per item, what to fire, or None
-when the item needs its own ``fallback`` apply."""
-
-
-@dataclass(frozen=True)
-class Grouped:
-    """An apply that a :data:`GroupWriter` can run together with others of its kind.
-
-    The driver hands every ``Grouped`` of a commit group that shares a ``writer`` to it at once
-    (inside one savepoint); if the writer raises, or declines an item, that item runs its
-    ``fallback`` alone in its own savepoint, as any other apply.
-    """
-
-    writer: GroupWriter
-    payload: Any
-    fallback: ApplyFn
-
-    def __call__(self, session: Session, item: WorkItem) -> ApplyResult:
-        return self.fallback(session, item)
-
-
-_TRANSIENT_DB_WORDS = ("locked", "busy", "deadlock", "serializ", "disk is full")
 WAIT_FOR_OTHERS_SECONDS = 0.5
 MIN_WAIT_SECONDS = 0.02
 RELEASE_TRIES = 3
@@ -75,55 +47,6 @@ class ItemReport:
     error_code: str | None = None
     error: str | None = None
     transitions: list[str] = field(default_factory=list)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether an error should be retried later rather than fail the item.
-
-    I/O errors (a full or busy disk) are, except a missing file; so is a database that is
-    locked, busy or full, whether SQLAlchemy or ``sqlite3`` raised it, and also when another
-    error was raised from it (a reader wrapping ``database is locked``, for example).
-    """
-    if isinstance(exc, TransientError):
-        return True
-    if isinstance(exc, OSError):
-        return not isinstance(exc, FileNotFoundError)
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, (OperationalError, sqlite3.OperationalError)):
-            text = str(cause).lower()
-            if any(word in text for word in _TRANSIENT_DB_WORDS):
-                return True
-        cause = cause.__cause__
-    return False
-
-
-def classify(exc: BaseException) -> tuple[str, str] | None:
-    """``(code, message)`` of a permanent failure, or None for a transient one."""
-    if isinstance(exc, StepError):
-        return exc.code, exc.message
-    if isinstance(exc, FileNotFoundError):
-        return "source_missing", str(exc)
-    if is_transient(exc):
-        return None
-    return "internal_error", repr(exc)
-
-
-def _transitions(result: ApplyResult) -> list[tuple[str, dict[str, Any]]]:
-    if isinstance(result, str):
-        return [(result, {})]
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
-        return [(str(result[0]), dict(result[1]))]
-    out: list[tuple[str, dict[str, Any]]] = []
-    for entry in result:
-        if isinstance(entry, str):
-            out.append((entry, {}))
-        else:
-            trigger, kwargs = entry
-            out.append((trigger, dict(kwargs)))
-    if not out:
-        raise ValueError("apply returned no trigger")
-    return out
 
 
 class Driver:
@@ -337,7 +260,7 @@ class Driver:
                     if result is None:
                         declined.append((item, grouped.fallback))
                     else:
-                        fired_here.append((item, self._fire_all(item, result)))
+                        fired_here.append((item, fire_all(item, result)))
             except Exception:
                 conn.exec_driver_sql("ROLLBACK TO SAVEPOINT grp")
                 conn.exec_driver_sql("RELEASE SAVEPOINT grp")
@@ -352,22 +275,10 @@ class Driver:
         alone.sort(key=lambda entry: entry[0].id)
         return alone
 
-    @staticmethod
-    def _fire_all(item: WorkItem, result: ApplyResult) -> list[Fired]:
-        """Fire what an apply named, in order; the transitions to write."""
-        fired: list[Fired] = []
-        attempt = item.attempts + 1
-        for trigger, kwargs in _transitions(result):
-            from_state, to_state = fire(item, trigger, **kwargs)
-            fired.append(Fired(trigger, from_state, to_state, attempt, kwargs or None))
-        item.attempts = 0
-        item.crashes = 0
-        return fired
-
     @classmethod
     def _apply(cls, session: Session, item: WorkItem, apply: ApplyFn) -> list[Fired]:
         """Run ``apply`` and fire what it names; the transitions to write."""
-        return cls._fire_all(item, apply(session, item))
+        return fire_all(item, apply(session, item))
 
     # --- errors -----------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from workflows.driver import ApplyFn, Steps
 from workflows.records import WorkItem
+from workflows.steps import ApplyFn, Steps
 
 FLOW = {
     "pending": "import_model",

@@ -14,9 +14,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from tests.helpers.workflow import FLOW, keys, make_steps
-from workflows.driver import ApplyFn, Driver, Steps
+from workflows.driver import Driver
 from workflows.errors import StepError, TransientError
 from workflows.records import RunStatus, WorkItem
+from workflows.steps import ApplyFn, Steps
 from workflows.store import WorkflowStore
 
 T0 = "2030-01-01 00:00:00"

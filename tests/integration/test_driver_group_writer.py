@@ -10,8 +10,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from tests.helpers.workflow import keys, make_steps
-from workflows.driver import ApplyFn, ApplyResult, Driver, Grouped
+from workflows.driver import Driver
 from workflows.records import WorkItem
+from workflows.steps import ApplyFn, ApplyResult, Grouped
 from workflows.store import WorkflowStore
 
 ALL_FOUR = ["import_model", "process_images", "sync_tags", "promote"]

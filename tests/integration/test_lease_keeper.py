@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from tests.helpers.workflow import FLOW, keys, make_steps
 from workflows import clock
-from workflows.driver import ApplyFn, Driver
+from workflows.driver import Driver
 from workflows.fence import ITEMS
 from workflows.records import WorkItem
+from workflows.steps import ApplyFn
 from workflows.store import WorkflowStore
 
 T0 = 1_893_456_000.0  # 2030-01-01

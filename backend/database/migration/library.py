@@ -6,27 +6,35 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import (
     Column,
-    Insert,
-    Table,
-    bindparam,
-    delete,
     func,
     insert,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.database.migration.jsonsafe import loads_bounded
+from backend.database.migration.library_statements import (
+    DELETE_PENDING,
+    DELETE_PENDING_TAGS,
+    MODEL_META,
+    MODEL_TAGS,
+    MODELS,
+    PENDING_BY_ID,
+    PENDING_TAG_NAMES,
+    PENDING_TAGS,
+    SET_META,
+    SET_PENDING_SHA,
+    TAGS,
+    ignore_links,
+    insert_ignore,
+    insert_new_model,
+)
 from backend.database.migration.records import (
     MetaJson,
     ModelRecord,
@@ -38,12 +46,10 @@ from backend.database.migration.records import (
 )
 from backend.database.models import (
     Model,
-    ModelTag,
     PendingImport,
-    PendingModelTag,
     Tag,
 )
-from backend.database.v2schema import RAISE_TAGS_ID_MAX, UNTYPED
+from backend.database.v2schema import UNTYPED
 
 _Meta = TypeVar("_Meta", MetaJson, PendingMetaJson)
 
@@ -82,69 +88,6 @@ def digest(values: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of ``values`` (what a rerun compares)."""
     text = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-# Core tables for the hot paths: statements on them skip the ORM's per-statement processing.
-MODELS = cast(Table, Model.__table__)
-TAGS = cast(Table, Tag.__table__)
-MODEL_TAGS = cast(Table, ModelTag.__table__)
-PENDING_TAGS = cast(Table, PendingModelTag.__table__)
-
-
-_MODEL_META = select(func.coalesce(MODELS.c.meta_json, "{}")).where(
-    MODELS.c.sha256 == bindparam("sha")
-)
-_SET_META = update(MODELS).where(MODELS.c.sha256 == bindparam("sha"))
-PENDING = cast(Table, PendingImport.__table__)
-_PENDING_BY_ID = select(PENDING).where(PENDING.c.id == bindparam("id"))
-_PENDING_TAG_NAMES = (
-    select(TAGS.c.name)
-    .join(PENDING_TAGS, PENDING_TAGS.c.tag_id == TAGS.c.id)
-    .where(PENDING_TAGS.c.model_id == bindparam("id"))
-    .order_by(TAGS.c.name)
-)
-_SET_PENDING_SHA = (
-    update(PENDING).where(PENDING.c.id == bindparam("pid")).values(sha256=bindparam("new"))
-)
-_DELETE_PENDING_TAGS = delete(PENDING_TAGS).where(PENDING_TAGS.c.model_id == bindparam("pid"))
-_DELETE_PENDING = delete(PENDING).where(PENDING.c.id == bindparam("pid"))
-_RAISE_TAGS_ID_MAX = text(RAISE_TAGS_ID_MAX)
-_TAG_ID = select(bindparam("sha"), TAGS.c.id).where(TAGS.c.name == bindparam("name"))
-
-
-@cache
-def _ignore(dialect: str, table: Table) -> Insert:
-    """``INSERT … ON CONFLICT DO NOTHING`` for a dialect (built once, so its compiled form is
-    reused)."""
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    return builder(table).on_conflict_do_nothing()
-
-
-@cache
-def _insert_new_model(dialect: str) -> Insert:
-    """Insert a model unless its hash exists, returning the hash only when it inserted.
-
-    ``RETURNING`` rather than ``rowcount``: psycopg reports -1 for this statement.
-    """
-    return _ignore(dialect, MODELS).returning(MODELS.c.sha256)
-
-
-@cache
-def _ignore_links(dialect: str) -> Insert:
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        builder(MODEL_TAGS).from_select(["model_hash", "tag_id"], _TAG_ID).on_conflict_do_nothing()
-    )
-
-
-def _insert_ignore(session: Session, table: Table, rows: list[dict[str, object]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL, one cached statement for
-    every row. New tags raise ``db_meta.tags_id_max`` in the same transaction."""
-    if rows:
-        conn = session.connection()
-        inserted = conn.execute(_ignore(conn.dialect.name, table), rows).rowcount
-        if table is TAGS and inserted != 0:  # psycopg reports -1: unknown, so raise it
-            conn.execute(_RAISE_TAGS_ID_MAX)
 
 
 def _model_record(row: Model, tags: list[str]) -> ModelRecord:
@@ -237,7 +180,7 @@ class LibraryRepository:
 
     def model_meta(self, sha256: str) -> MetaJson | None:
         """Only the meta_json of a model (no tags, no other columns); None when no such model."""
-        row = self.session.connection().execute(_MODEL_META, {"sha": sha256}).first()
+        row = self.session.connection().execute(MODEL_META, {"sha": sha256}).first()
         return None if row is None else read_meta(row[0], MetaJson)
 
     def insert_model_if_new(self, record: ModelRecord) -> bool:
@@ -262,7 +205,7 @@ class LibraryRepository:
             }
             for record in records
         ]
-        return set(conn.execute(_insert_new_model(conn.dialect.name), rows).scalars())
+        return set(conn.execute(insert_new_model(conn.dialect.name), rows).scalars())
 
     def set_images_count(self, sha256: str, count: int) -> None:
         """Store ``images_count`` in the model's meta_json."""
@@ -273,7 +216,7 @@ class LibraryRepository:
             return
         meta = meta.model_copy(update={"images_count": count})
         self.session.connection().execute(
-            _SET_META, {"sha": sha256, "meta_json": meta.model_dump_json()}
+            SET_META, {"sha": sha256, "meta_json": meta.model_dump_json()}
         )
 
     def count_models(self) -> int:
@@ -300,7 +243,7 @@ class LibraryRepository:
         tag is reused by its lower-cased, trimmed name and never renamed or renumbered."""
         stored = self._stored_names(names)
         new: list[dict[str, object]] = [{"name": n} for n, name in stored.items() if n == name]
-        _insert_ignore(self.session, TAGS, new)
+        insert_ignore(self.session, TAGS, new)
         return stored
 
     def _stored_names(self, names: Iterable[str]) -> dict[str, str]:
@@ -334,7 +277,7 @@ class LibraryRepository:
         stored = self._tag_names_for({n for _, n in links})
         conn = self.session.connection()
         rows = [{"sha": s, "name": stored[n]} for s, n in links]
-        conn.execute(_ignore_links(conn.dialect.name), rows)
+        conn.execute(ignore_links(conn.dialect.name), rows)
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""
@@ -355,10 +298,10 @@ class LibraryRepository:
     def get_pending(self, pending_id: int) -> PendingModelRecord | None:
         """A pending model with its tags (cached Core statements: a hot path of stage 2)."""
         conn = self.session.connection()
-        row = conn.execute(_PENDING_BY_ID, {"id": pending_id}).first()
+        row = conn.execute(PENDING_BY_ID, {"id": pending_id}).first()
         if row is None:
             return None
-        tags = list(conn.execute(_PENDING_TAG_NAMES, {"id": pending_id}).scalars())
+        tags = list(conn.execute(PENDING_TAG_NAMES, {"id": pending_id}).scalars())
         return _pending_from(row._mapping, tags)
 
     def pending_by_path(self, path: str) -> PendingModelRecord | None:
@@ -421,12 +364,12 @@ class LibraryRepository:
 
     def set_pending_sha256(self, pending_id: int, sha256: str) -> None:
         """Save the computed hash on the pending row."""
-        self.session.connection().execute(_SET_PENDING_SHA, {"pid": pending_id, "new": sha256})
+        self.session.connection().execute(SET_PENDING_SHA, {"pid": pending_id, "new": sha256})
 
     def add_pending_tags(self, pending_id: int, names: Iterable[str]) -> None:
         """Union the named tags into the pending model's tags."""
         ids = self.ensure_tags(names)
-        _insert_ignore(
+        insert_ignore(
             self.session,
             PENDING_TAGS,
             [{"model_id": pending_id, "tag_id": i} for i in ids.values()],
@@ -435,8 +378,8 @@ class LibraryRepository:
     def delete_pending(self, pending_id: int) -> None:
         """Remove a pending row and its tag links."""
         conn = self.session.connection()
-        conn.execute(_DELETE_PENDING_TAGS, {"pid": pending_id})
-        conn.execute(_DELETE_PENDING, {"pid": pending_id})
+        conn.execute(DELETE_PENDING_TAGS, {"pid": pending_id})
+        conn.execute(DELETE_PENDING, {"pid": pending_id})
 
     def pending_image_names(self) -> set[str]:
         """File names of every original referenced by a pending row."""

@@ -13,9 +13,10 @@ from sqlalchemy import Engine
 from backend.database.migration.errors import NotFoundError
 from backend.database.migration.legacy.prefetch import PrefetchingRows
 from backend.database.migration.legacy.reader import LegacyReader
-from workflows.driver import Driver, Steps
+from workflows.driver import Driver
 from workflows.errors import NotFound
 from workflows.records import RunInfo
+from workflows.steps import Steps
 from workflows.store import WorkflowStore
 
 

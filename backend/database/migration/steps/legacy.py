@@ -1,6 +1,6 @@
 """Stage-1 steps: one legacy row through import (or stage), images, tags and promote.
 
-Each step is two-phase (see ``workflows.driver``): the outer function does the slow, idempotent
+Each step is two-phase (see ``workflows.steps``): the outer function does the slow, idempotent
 side effects outside any write transaction and returns ``apply``, which makes the step's DB
 writes inside the fenced transaction that also records the state change.
 """
@@ -44,10 +44,10 @@ from backend.database.migration.steps.publish import (
     verify_images,
 )
 from backend.database.migration.types import TypeMap
-from workflows.driver import ApplyFn, Grouped, StepFn, Transition
 from workflows.errors import StepError, TransientError
 from workflows.machine import WORKING, State
 from workflows.records import WorkItem
+from workflows.steps import ApplyFn, Grouped, StepFn, Transition
 from workflows.tables import MigrationItem
 
 LEGACY = RunKind.LEGACY

@@ -23,10 +23,10 @@ from backend.database.migration.steps.publish import (
     verify_images,
 )
 from backend.database.migration.types import TypeMap
-from workflows.driver import ApplyFn, StepFn, Transition
 from workflows.errors import StepError, TransientError
 from workflows.machine import State
 from workflows.records import WorkItem
+from workflows.steps import ApplyFn, StepFn, Transition
 
 PROMOTION = RunKind.PROMOTION
 

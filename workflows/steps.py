@@ -1,0 +1,70 @@
+"""What a step is to the driver: the two-phase step types, grouped applies, and firing what an
+apply names on an item's machine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from workflows.fence import Fired
+from workflows.machine import fire
+from workflows.records import WorkItem
+
+Transition = str | tuple[str, dict[str, Any]]
+ApplyResult = Transition | Sequence[Transition]
+ApplyFn = Callable[[Session, WorkItem], ApplyResult]
+StepFn = Callable[[WorkItem], ApplyFn]
+Steps = Mapping[str, Mapping[str, StepFn]]
+GroupWriter = Callable[[Session, Sequence[tuple[WorkItem, Any]]], Sequence[ApplyResult | None]]
+"""Writes many items' changes with one statement per table; per item, what to fire, or None
+when the item needs its own ``fallback`` apply."""
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """An apply that a :data:`GroupWriter` can run together with others of its kind.
+
+    The driver hands every ``Grouped`` of a commit group that shares a ``writer`` to it at once
+    (inside one savepoint); if the writer raises, or declines an item, that item runs its
+    ``fallback`` alone in its own savepoint, as any other apply.
+    """
+
+    writer: GroupWriter
+    payload: Any
+    fallback: ApplyFn
+
+    def __call__(self, session: Session, item: WorkItem) -> ApplyResult:
+        return self.fallback(session, item)
+
+
+def transitions(result: ApplyResult) -> list[tuple[str, dict[str, Any]]]:
+    """An apply's result as ``(trigger, kwargs)`` pairs, in order."""
+    if isinstance(result, str):
+        return [(result, {})]
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
+        return [(str(result[0]), dict(result[1]))]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for entry in result:
+        if isinstance(entry, str):
+            out.append((entry, {}))
+        else:
+            trigger, kwargs = entry
+            out.append((trigger, dict(kwargs)))
+    if not out:
+        raise ValueError("apply returned no trigger")
+    return out
+
+
+def fire_all(item: WorkItem, result: ApplyResult) -> list[Fired]:
+    """Fire what an apply named, in order; the transitions to write."""
+    fired: list[Fired] = []
+    attempt = item.attempts + 1
+    for trigger, kwargs in transitions(result):
+        from_state, to_state = fire(item, trigger, **kwargs)
+        fired.append(Fired(trigger, from_state, to_state, attempt, kwargs or None))
+    item.attempts = 0
+    item.crashes = 0
+    return fired
