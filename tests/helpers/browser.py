@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +23,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.helpers.live_server import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -49,63 +48,17 @@ def require_browser() -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def api_get(base: str, path: str) -> Any:
     with NO_PROXY.open(f"{base}{path}", timeout=10) as response:
         return json.load(response)
 
 
-def cli_command() -> list[str]:
-    script = Path(sys.executable).with_name("model-migrate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "backend.cli"]
-
-
-def server_env(data_dir: Path, roots: Path) -> dict[str, str]:
-    """The environment of ``model-migrate`` on ``data_dir``, reading only under ``roots``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
-    env["MODEL_MIGRATE_DATA_DIR"] = str(data_dir)
-    env["MODEL_MIGRATE_IMPORT_ROOTS"] = str(roots)
-    return env
-
-
 @contextmanager
 def serve(tmp_path: Path, roots: Path) -> Iterator[str]:
-    """``model-migrate serve`` on a free loopback port; yields its base URL."""
-    port = free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-        env=server_env(tmp_path / "data", roots),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy(_: object) -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {(tmp_path / 'server.log').read_text()}")
-        return bool(api_get(base, "/api/health")["ok"])
-
-    try:
-        WebDriverWait(proc, TIMEOUT, poll_frequency=0.1, ignored_exceptions=(OSError,)).until(
-            healthy, "the server did not answer /api/health"
-        )
+    """``model-migrate serve`` on ``tmp_path/data`` (reading only under ``roots``) on a free
+    loopback port; yields its base URL."""
+    with live_server(tmp_path / "data", tmp_path / "server.log", roots=roots, cwd=tmp_path) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @contextmanager

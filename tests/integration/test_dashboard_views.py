@@ -28,12 +28,11 @@ from tests.helpers.browser import (
     Page,
     api_get,
     chromium,
-    cli_command,
     require_browser,
     script_problems,
     serve,
-    server_env,
 )
+from tests.helpers.live_server import cli_command, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

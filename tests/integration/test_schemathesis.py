@@ -7,17 +7,8 @@ so generated paths cannot make it walk the whole file system.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,46 +17,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
 from backend.sample.legacy_factory import make_legacy_library
+from tests.helpers.live_server import live_server, request_json
 
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 20
-STARTUP_SECONDS = 30
 REJECTED_STATUSES = ["400", "401", "403", "404", "405", "409", "413", "415", "422"]
 """415: a POST whose generated body is missing is sent without Content-Type: application/json."""
 WITHOUT_INPUT = {"GET /api/health", "GET /api/migration/pending_models", "GET /api/migration/runs"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def serve_command() -> list[str]:
-    script = Path(sys.executable).with_name("model-migrate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "backend.cli"]
-
-
-def request_json(url: str, body: dict[str, Any] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def wait_for_health(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if request_json(f"{base}/api/health")["ok"]:
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    pytest.fail(f"server did not become healthy in {STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -76,33 +35,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     library = make_legacy_library(
         roots / "legacy", cases=("valid", "garbage_hash", "duplicate_hash", "missing_image")
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
-    env.update(MODEL_MIGRATE_DATA_DIR=str(root / "data"), MODEL_MIGRATE_IMPORT_ROOTS=str(roots))
-    port = free_port()
     log = root / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*serve_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(base, process, log)
+    with live_server(root / "data", log, roots=roots, cwd=root) as base:
         request_json(
             f"{base}/api/migration/migrate_legacy_db",
             {"legacy_db_path": str(library.db_path), "legacy_images_dir": str(library.images_dir)},
         )
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     assert "Traceback" not in log.read_text(), log.read_text()
 
 

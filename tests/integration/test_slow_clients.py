@@ -4,10 +4,8 @@ raw sockets that connect and send half a request, then a health check must still
 from __future__ import annotations
 
 import json
-import os
 import resource
 import socket
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from flask import Flask
 
 from backend.cli import main
 from backend.server import serving
-from tests.integration.test_schemathesis import free_port, serve_command, wait_for_health
+from tests.helpers.live_server import live_server
 
 STALLED = 100
 ANSWER_WITHIN = 20.0  # seconds: the bound of the wait, not a performance figure
@@ -29,28 +27,8 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
-    env["MODEL_MIGRATE_DATA_DIR"] = str(tmp_path / "data")
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*serve_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(base, process, log)
+    with live_server(tmp_path / "data", tmp_path / "server.log") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def stall(base: str, count: int) -> list[socket.socket]:
