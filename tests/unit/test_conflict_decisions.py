@@ -7,7 +7,7 @@ import pytest
 
 from backend.database.migration.artifacts import Artifacts, Conflict
 from backend.database.migration.conflicts import WRITING_STRATEGIES, Strategy
-from backend.database.migration.steps.legacy import conflict_transitions
+from backend.database.migration.steps.decisions import conflict_transitions
 from tests.helpers.fakes import work_item
 
 CLASH = Conflict(sha256="ab" * 32, existing_path="/models/a.safetensors", legacy_id=1)

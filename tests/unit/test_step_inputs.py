@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from backend.database.migration.conflicts import Strategy
-from backend.database.migration.steps.legacy import item_strategy, legacy_row, legacy_row_or_none
+from backend.database.migration.steps.decisions import item_strategy
+from backend.database.migration.steps.legacy import legacy_row, legacy_row_or_none
 from tests.helpers.fakes import fake_step_env, legacy_model, work_item
 from workflows.errors import StepError
 

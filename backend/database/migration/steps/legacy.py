@@ -29,6 +29,11 @@ from backend.database.migration.records import (
 )
 from backend.database.migration.results import RunKind
 from backend.database.migration.steps.context import StepEnv
+from backend.database.migration.steps.decisions import (
+    conflict_transitions,
+    item_strategy,
+    with_decision,
+)
 from backend.database.migration.steps.ownership import (
     PriorWrites,
     Written,
@@ -109,43 +114,12 @@ def as_v2_row(row: LegacyModel, types: TypeMap) -> LegacyModel:
     return row if mapped == row.type else row.model_copy(update={"type": mapped})
 
 
-def item_strategy(env: StepEnv, item: WorkItem) -> tuple[Strategy | None, bool]:
-    """The conflict strategy for this item and whether a person already chose it."""
-    if item.strategy:
-        return Strategy(item.strategy), True
-    option = env.options.for_run(item.run_id).get("on_conflict")
-    return (Strategy(option) if option else None), False
-
-
 def _winner_state(session: Session, run_id: int, legacy_id: int) -> str | None:
     return session.scalar(
         select(MigrationItem.status).where(
             MigrationItem.run_id == run_id, MigrationItem.source_key == str(legacy_id)
         )
     )
-
-
-def conflict_transitions(
-    item: WorkItem, strategy: Strategy | None, decided: bool, conflict: Conflict
-) -> list[Transition] | None:
-    """Transitions for a conflicted item, or None when the strategy writes the model.
-
-    Without a strategy the item waits in ``conflicted``. A strategy given up front is recorded
-    as a ``conflict`` then a ``resolve`` event, so every decision is in the item's history.
-    """
-    Artifacts.of(item).conflict = conflict
-    if strategy is None:
-        return ["conflict"]
-    item.strategy = strategy.value
-    if strategy in WRITING_STRATEGIES:
-        return None
-    return ["conflict", ("resolve", {"strategy": strategy.value})]
-
-
-def _with_decision(decided: bool, strategy: Strategy) -> list[Transition]:
-    if decided:
-        return ["import_model"]
-    return ["conflict", ("resolve", {"strategy": strategy.value}), "import_model"]
 
 
 def legacy_import(env: StepEnv, prior: PriorWrites) -> StepFn:
@@ -239,7 +213,7 @@ def _import(
             artifacts = Artifacts.of(item)
             artifacts.image_mode = "new"
             artifacts.created_model = True
-            return _with_decision(decided, strategy)
+            return with_decision(decided, strategy)
         written = prior.get(item.run_id, sha256)
         if written is not None:
             # An earlier run of this migration wrote this model. From the same source (same
@@ -278,7 +252,7 @@ def _import(
         assert strategy is not None
         repo.save_model(combine(existing, incoming, strategy))
         Artifacts.of(item).image_mode = "append"
-        return _with_decision(decided, strategy)
+        return with_decision(decided, strategy)
 
     if duplicate or row.images:
         return apply

@@ -15,7 +15,11 @@ from backend.database.migration.records import MetaJson, ModelRecord, PendingMod
 from backend.database.migration.results import RunKind
 from backend.database.migration.scan import inside_roots
 from backend.database.migration.steps.context import StepEnv
-from backend.database.migration.steps.legacy import conflict_transitions, item_strategy
+from backend.database.migration.steps.decisions import (
+    conflict_transitions,
+    item_strategy,
+    with_decision,
+)
 from backend.database.migration.steps.publish import (
     ImageSource,
     publish_images,
@@ -113,9 +117,7 @@ def promotion_import(env: StepEnv) -> StepFn:
                 return transitions
             assert strategy in WRITING_STRATEGIES
             repo.save_model(combine(existing, incoming, strategy))
-            if decided:
-                return "import_model"
-            return ["conflict", ("resolve", {"strategy": strategy.value}), "import_model"]
+            return with_decision(decided, strategy)
 
         return apply
 
