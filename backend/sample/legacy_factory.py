@@ -9,18 +9,15 @@ against it.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import random
 import sqlite3
-import struct
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image
+from backend.sample.sample_images import bomb_png, encode
 
 CASES: tuple[str, ...] = (
     "valid",
@@ -132,20 +129,6 @@ class LegacyLibrary:
         return [r for r in self.rows if r.case == case]
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    body = kind + data
-    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-
-def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
-    """A tiny, well-formed PNG whose header declares ``width`` x ``height`` grey pixels."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * (width + 1), 9)  # one filtered scanline is plenty
-    return (
-        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
-    )
-
-
 class _Writer:
     def __init__(self, root: Path, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -165,42 +148,6 @@ class _Writer:
         self.link_rows: list[tuple[int, int]] = []
 
     # -- files ----------------------------------------------------------------------------
-    def picture(self, size: tuple[int, int]) -> Image.Image:
-        """A smooth, seed-dependent RGB picture (cheap to make, compresses like a photo)."""
-        small = Image.frombytes("RGB", (4, 6), self.rng.randbytes(4 * 6 * 3))
-        return small.resize(size, Image.Resampling.BILINEAR)
-
-    def encode(self, fmt: str, size: tuple[int, int]) -> tuple[bytes, str]:
-        pic = self.picture(size)
-        buf = io.BytesIO()
-        if fmt == "cmyk":
-            pic.convert("CMYK").save(buf, "JPEG", quality=85)
-        elif fmt == "gray16":
-            grey = pic.convert("L").tobytes()
-            Image.frombytes("I;16", size, b"".join(struct.pack("<H", v * 257) for v in grey)).save(
-                buf, "PNG"
-            )
-        elif fmt == "animated":
-            frames = [pic.convert("P"), self.picture(size).convert("P")]
-            frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100)
-        elif fmt == "alpha":
-            pic.putalpha(Image.linear_gradient("L").resize(size))
-            pic.save(buf, "PNG")
-        elif fmt == "palette_alpha":
-            pic.convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(
-                buf, "PNG", transparency=0
-            )
-        elif fmt == "exif_rotated":
-            exif = Image.Exif()
-            exif[0x0112] = 6
-            pic.save(buf, "JPEG", quality=85, exif=exif.tobytes())
-        elif fmt == "png":
-            pic.save(buf, "PNG", compress_level=1)  # 4x faster than the default; still valid
-        else:
-            pic.save(buf, fmt.upper(), quality=85)
-        ext = {"jpeg": "jpg", "cmyk": "jpg", "exif_rotated": "jpg", "animated": "gif"}
-        return buf.getvalue(), ext.get(fmt, "webp" if fmt == "webp" else "png")
-
     def image(
         self, legacy_id: int, seq: int, fmt: str, size: tuple[int, int] = (64, 96)
     ) -> tuple[str, ImageKind]:
@@ -209,20 +156,20 @@ class _Writer:
         if fmt == "missing":
             return f"/media/{stem}.png", "missing"
         if fmt == "truncated":
-            data, ext = self.encode("jpeg", size)
+            data, ext = encode(self.rng, "jpeg", size)
             data = data[: len(data) // 2]
         elif fmt == "non_image":
             data, ext = b"this is not an image, just text\n", "png"
         elif fmt == "huge":
             data, ext = bomb_png(), "png"
         else:
-            data, ext = self.encode(fmt, size)
+            data, ext = encode(self.rng, fmt, size)
         (self.lib.images_dir / f"{stem}.{ext}").write_bytes(data)
         kind: ImageKind = "broken" if fmt in ("truncated", "non_image", "huge") else "good"
         return f"/media/{stem}.{ext}", kind
 
     def outside_file(self, path: Path) -> Path:
-        data, _ = self.encode("png", (32, 32))
+        data, _ = encode(self.rng, "png", (32, 32))
         path.write_bytes(data)
         self.lib.outside_files.append(path)
         return path
