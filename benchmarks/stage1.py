@@ -1,37 +1,54 @@
-"""Stage-1 throughput on a 10,000-model legacy library, with ratios measured in the same run.
+"""Stage-1 throughput, with ratios measured in the same run (issue 16, goals 1, 4 and 5).
 
-    .venv/bin/python benchmarks/stage1.py [--models 10000] [--images 1000] [--skip-workers]
+    .venv/bin/python benchmarks/stage1.py [--models 10000] [--images 1000] [--skip-images]
+        [--skip-workers] [--postgres URL]
 
-1. models/s without images: a library of ``--models`` rows and no preview images.
-2. the same number of rows where the first ``--images`` rows have one 1024×1536 JPEG: the
-   wall time of the migration against the floor — the sum, over the same images, of the
-   plainest tier pipeline (decode + three resizes + three WebP encodes; benchmarks/image_tiers).
-3. the speed-up of ``workers=2`` over ``workers=1`` on that library.
-Goals: ≥ 2,000 models/s without images, ≤ 1.2× the image floor, ≥ 1.7× with 2 workers.
+1. models/s without images: ``model-migrate legacy`` as a whole CLI process on ``--models``
+   rows without previews (wall time and peak RSS), against the floor: one plain ``executemany``
+   of the same number of rows into a fresh SQLite file.
+2. rows whose first ``--images`` rows have one 1024×1536 JPEG: the migration's wall time
+   against the image floor (benchmarks/image_tiers: decode + three resizes + three WebP).
+3. ``--workers auto`` (every usable CPU) against ``--workers 1`` on that library.
+4. with ``--postgres URL`` (a server where databases may be created): the image-less run on
+   PostgreSQL with one worker against the SQLite run, and two workers against one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from goals import V2_REFERENCE, goal, machine
 from image_tiers import floor
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from backend.bootstrap import build_service
+from backend.cli.workers import usable_cpus
 from backend.config import Settings
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def migrate(library: LegacyLibrary, data_dir: Path, workers: int) -> tuple[float, dict[str, int]]:
-    """Wall time of a whole stage-1 run into a fresh library, and its counts per state."""
+
+def migrate(
+    library: LegacyLibrary, data_dir: Path, workers: int, url: str | None = None
+) -> tuple[float, dict[str, int]]:
+    """Wall time of a whole stage-1 run (in this process) into a fresh library, and its counts."""
     shutil.rmtree(data_dir, ignore_errors=True)
-    service = build_service(Settings(data_dir=data_dir))
+    service = build_service(Settings(data_dir=data_dir, database_url=url))
     try:
         start = time.perf_counter()
         run = service.start_legacy_run(library.db_path, library.images_dir)
@@ -40,6 +57,56 @@ def migrate(library: LegacyLibrary, data_dir: Path, workers: int) -> tuple[float
     finally:
         service.close()
     return elapsed, {k: v for k, v in status.counts.items() if v}
+
+
+def migrate_cli(library: LegacyLibrary, data_dir: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of ``model-migrate legacy --workers 1`` as its own process."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
+    env["MODEL_MIGRATE_DATA_DIR"] = str(data_dir)
+    args = ["legacy", str(library.db_path), str(library.images_dir), "--workers", "1", "--json"]
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli", *args], cwd=ROOT, env=env, stdout=sink
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 3):  # 3: conflicts left (none expected)
+        raise SystemExit(f"model-migrate legacy failed with {status}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def executemany_floor(rows: int, path: Path) -> float:
+    """Seconds for plain ``sqlite3`` to write what stage 1 writes per image-less model: the
+    model row (with a meta JSON like the sample's), its item and its four events, each table
+    with one ``executemany`` and one commit: no state machine, no fences, no checks."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE models (sha256 TEXT PRIMARY KEY, path TEXT UNIQUE, name TEXT, type TEXT,"
+        " size_bytes INTEGER, created_at INTEGER, meta_json TEXT);"
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, run_id INTEGER, source_key TEXT,"
+        " status TEXT, artifacts TEXT, version INTEGER);"
+        "CREATE TABLE events (item_id INTEGER, seq INTEGER, trigger TEXT, from_state TEXT,"
+        " to_state TEXT, at REAL, detail TEXT, PRIMARY KEY (item_id, seq));"
+    )
+    meta = '{"description": "Notes about a model.", "prompts": {"positive": "a photo"}}'
+    models = [
+        (f"{n:064x}", f"/models/loras/{n}.safetensors", f"{n}.safetensors", "loras", 1 << 20,
+         1_600_000_000, meta)
+        for n in range(rows)
+    ]  # fmt: skip
+    items = [(n, 1, str(n), "promoted", '{"image_seqs": []}', 4) for n in range(rows)]
+    steps = ("import_model", "process_images", "sync_tags", "promote")
+    events = [(n, s, t, "a", "b", 0.0, "{}") for n in range(rows) for s, t in enumerate(steps)]
+    start = time.perf_counter()
+    conn.executemany("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?)", models)
+    conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", items)
+    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", events)
+    conn.commit()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
 
 
 def image_floor(library: LegacyLibrary, out: Path) -> tuple[float, int]:
@@ -52,48 +119,95 @@ def image_floor(library: LegacyLibrary, out: Path) -> tuple[float, int]:
     return time.perf_counter() - start, len(images)
 
 
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A fresh database on the server, dropped afterwards; yields its URL."""
+    name = f"mm_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def without_images(root: Path, plain: LegacyLibrary, models: int) -> float:
+    """Goal 1; returns the in-process SQLite wall time (the reference for PostgreSQL)."""
+    floor_s = executemany_floor(models, root / "floor.sqlite3")
+    cli_s, rss = migrate_cli(plain, root / "data-cli")
+    inproc_s, counts = migrate(plain, root / "data-plain", 1)
+    print(f"no images : {models} models, whole CLI process {cli_s:.2f} s ({rss:.0f} MiB RSS);")
+    print(f"            in this process {inproc_s:.2f} s {counts}")
+    print(f"            executemany floor {floor_s:.3f} s")
+    print(f"            reference: {V2_REFERENCE['stage 1, 10k models, no images']}")
+    goal("stage 1 without images, CLI process", models / cli_s, 10_000, "models/s", at_least=True)
+    goal("stage 1 without images vs executemany floor", cli_s / floor_s, 6, "×", at_least=False)
+    if models >= 100_000:
+        goal("stage 1 RSS at 100k models", rss, 200, "MiB", at_least=False)
+    return inproc_s
+
+
+def on_postgres(root: Path, plain: LegacyLibrary, models: int, sqlite_s: float, url: str) -> None:
+    """Goal 5: PostgreSQL against SQLite, and two workers against one."""
+    with postgres_database(url) as db:
+        pg1, counts1 = migrate(plain, root / "data-pg1", 1, db)
+    with postgres_database(url) as db:
+        pg2, counts2 = migrate(plain, root / "data-pg2", 2, db)
+    print(f"postgres  : 1 worker {pg1:.2f} s {counts1}; 2 workers {pg2:.2f} s {counts2}")
+    goal("stage 1 PostgreSQL vs SQLite, 1 worker", sqlite_s / pg1, 0.8, "×", at_least=True)
+    goal("stage 1 PostgreSQL, 2 workers vs 1", pg1 / pg2, 1.6, "×", at_least=True)
+
+
+def with_images(root: Path, models: int, images: int, workers: bool) -> None:
+    """Goals on image-heavy stage 1: the image floor, and every CPU against one."""
+    t0 = time.perf_counter()
+    library = make_sample_library(
+        root / "images",
+        models=models,
+        image_size=(1024, 1536),
+        images_for_first=images,
+        include_cases=False,
+        seed=1,
+    )
+    print(f"built the image library in {time.perf_counter() - t0:.1f} s")
+    floor_s, n_images = image_floor(library, root / "floor")
+    wall1, counts1 = migrate(library, root / "data-w1", 1)
+    print(
+        f"images    : {n_images} images, floor {floor_s:.1f} s, migration {wall1:.1f} s "
+        f"{counts1}; reference: {V2_REFERENCE['stage 1 with images, 1 worker']}"
+    )
+    goal("stage 1 with images vs image floor", wall1 / floor_s, 1.2, "×", at_least=False)
+    if workers:
+        cpus = usable_cpus()
+        wall_auto, counts_auto = migrate(library, root / "data-auto", cpus)
+        print(f"workers   : auto = {cpus}: {wall_auto:.1f} s {counts_auto}")
+        goal(f"stage 1 with images, --workers auto ({cpus}) vs 1", wall1 / wall_auto, 1.8, "×",
+             at_least=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--images", type=int, default=1_000)
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--skip-images", action="store_true", help="only the image-less part")
+    parser.add_argument("--postgres", metavar="URL", help="also measure on this PostgreSQL server")
     args = parser.parse_args(argv)
+    print(machine())
     with tempfile.TemporaryDirectory(prefix="mm-stage1-") as tmp:
         root = Path(tmp)
         plain = make_sample_library(
             root / "plain", models=args.models, image_size=None, include_cases=False
         )
-        wall, counts = migrate(plain, root / "data-plain", 1)
-        print(
-            f"no images : {args.models} models in {wall:.2f} s = "
-            f"{args.models / wall:,.0f} models/s  {counts}  (goal ≥ 2,000/s)"
-        )
-        if args.skip_images:
-            return 0
-        t0 = time.perf_counter()
-        with_images = make_sample_library(
-            root / "images",
-            models=args.models,
-            image_size=(1024, 1536),
-            images_for_first=args.images,
-            include_cases=False,
-            seed=1,
-        )
-        print(f"built the image library in {time.perf_counter() - t0:.1f} s")
-
-        floor_s, n_images = image_floor(with_images, root / "floor")
-        wall1, counts1 = migrate(with_images, root / "data-w1", 1)
-        print(
-            f"images    : {n_images} images, floor {floor_s:.1f} s, migration {wall1:.1f} s "
-            f"= {wall1 / floor_s:.2f}× floor  {counts1}  (goal ≤ 1.2×)"
-        )
-        if not args.skip_workers:
-            wall2, counts2 = migrate(with_images, root / "data-w2", 2)
-            print(
-                f"workers=2 : {wall2:.1f} s vs {wall1:.1f} s = {wall1 / wall2:.2f}× speed-up "
-                f"{counts2}  (goal ≥ 1.7×)"
-            )
+        sqlite_s = without_images(root, plain, args.models)
+        if args.postgres:
+            on_postgres(root, plain, args.models, sqlite_s, args.postgres)
+        if not args.skip_images:
+            with_images(root, args.models, args.images, not args.skip_workers)
+    print(machine())
     return 0
 
 
