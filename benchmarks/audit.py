@@ -23,6 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from goals import goal, machine
+
 RSS_GOAL_MIB = 250
 RATIO_GOAL = 0.3
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +75,9 @@ def measure(root: Path, rows: int, data_dir: Path, label: str, *, deep: bool) ->
             f"  = {ratio:.3f}x stage 1 (goal ≤ {RATIO_GOAL}x: {_met(ratio <= RATIO_GOAL)});"
             f" RSS goal ≤ {RSS_GOAL_MIB} MiB at 100k: {_met(rss <= RSS_GOAL_MIB)}"
         )
+        if name == "verify" and not deep:
+            goal(f"verify vs stage 1 at {rows:,} models", ratio, RATIO_GOAL, "×", at_least=False)
+            goal(f"verify RSS at {rows:,} models", rss, RSS_GOAL_MIB, "MiB", at_least=False)
 
 
 def _met(ok: bool) -> str:
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             measure(
                 root / "with-images", args.images, root / "data-images", "with images", deep=True
             )
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(machine())
     return 0
 
 
