@@ -10,29 +10,36 @@ from __future__ import annotations
 import errno
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from backend.cli.context import GuardedGroup, console, emit, fail, resume_with, service_for
-from backend.cli.exits import ExitCode
-from backend.cli.output import (
-    ProgressReporter,
-    print_item,
-    print_items,
-    print_preflight,
-    print_promotion,
-    print_status,
+from backend.cli.context import (
+    GuardedGroup,
+    emit,
+    err_console,
+    fail,
+    out_console,
+    resume_with,
+    service_for,
+    settings_of,
 )
+from backend.cli.exits import ExitCode
 from backend.cli.signals import set_title
 from backend.cli.verify import verify
 from backend.cli.workers import workers_option
-from backend.config import Settings
-from backend.database.migration.conflicts import LEGACY_STRATEGIES, Strategy
-from backend.database.migration.results import RunStatusRecord
-from backend.database.migration.service import MigrationService
+from workflows.machine import Strategy
 
+if TYPE_CHECKING:
+    from backend.cli.output import ProgressReporter
+    from backend.database.migration.results import RunStatusRecord
+    from backend.database.migration.service import MigrationService
+
+# Commands import what they use when they run (rich, pydantic, SQLAlchemy): importing this
+# module for ``--help`` loads click and the strategy names only.
 STRATEGIES = click.Choice([s.value for s in Strategy])
+LEGACY_STRATEGIES = click.Choice([s.value for s in Strategy if s is not Strategy.DELETE])
+"""``conflicts.LEGACY_STRATEGIES`` without importing the records behind it (a test checks)."""
 
 
 def exit_for(status: RunStatusRecord) -> int:
@@ -41,16 +48,17 @@ def exit_for(status: RunStatusRecord) -> int:
 
 
 def _progress(as_json: bool, total: int) -> ProgressReporter:
+    from backend.cli.output import ProgressReporter
+
+    console = err_console()
     return ProgressReporter(console, total, enabled=not as_json and console.is_terminal)
 
 
 @click.group(cls=GuardedGroup)
 @click.option("--debug", is_flag=True, help="Show the traceback of an error as well.")
-@click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(debug: bool) -> None:
     """Move a legacy v1 model library into the v2 library, resumably, one model at a time."""
-    del debug  # read by GuardedGroup when a command fails
-    ctx.obj = Settings()
+    del debug  # read by GuardedGroup when a command fails; settings are read on first use
 
 
 @main.group()
@@ -63,7 +71,7 @@ def db() -> None:
 def db_upgrade(ctx: click.Context) -> None:
     """Create or upgrade the library schema (Alembic)."""
     with service_for(ctx) as service:
-        console.print(f"library schema is current: {service.settings.resolved_database_url}")
+        err_console().print(f"library schema is current: {service.settings.resolved_database_url}")
 
 
 @main.command("export-v2")
@@ -77,14 +85,14 @@ def export_v2(ctx: click.Context, v2_data_dir: Path, as_json: bool) -> None:
     if as_json:
         emit(result, True)
         return
-    console.print(
+    err_console().print(
         f"exported into {result.target}: {result.models_added} models added "
         f"({result.models_kept} already there, kept), {result.pending_added} pending added "
         f"({result.pending_kept} kept), {result.tags_added} tags added, "
         f"{result.files_copied} image files copied"
     )
     for warning in result.warnings:
-        console.print(f"[yellow]warning[/yellow]: {warning}")
+        err_console().print(f"[yellow]warning[/yellow]: {warning}")
 
 
 @main.command()
@@ -99,7 +107,9 @@ def preflight(ctx: click.Context, legacy_db: Path, images_dir: Path, as_json: bo
     if as_json:
         emit(report, True)
         return
-    print_preflight(Console(), report)
+    from backend.cli.output import print_preflight
+
+    print_preflight(out_console(), report)
 
 
 @main.command()
@@ -107,7 +117,7 @@ def preflight(ctx: click.Context, legacy_db: Path, images_dir: Path, as_json: bo
 @click.argument("images_dir", type=click.Path(path_type=Path))
 @workers_option(64)
 @click.option("--batch-size", type=click.IntRange(1, 10_000))
-@click.option("--on-conflict", type=click.Choice([s.value for s in LEGACY_STRATEGIES]))
+@click.option("--on-conflict", type=LEGACY_STRATEGIES)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def legacy(
@@ -125,9 +135,9 @@ def legacy(
         run = service.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
         if not as_json:
             verb = "resuming" if run.resumed else "started"
-            console.print(f"{verb} legacy run {run.id}")
+            err_console().print(f"{verb} legacy run {run.id}")
             if run.backup_path:
-                console.print(f"library backed up to {run.backup_path}")
+                err_console().print(f"library backed up to {run.backup_path}")
         status = _drive(service, run.id, workers, batch_size, as_json)
     sys.exit(exit_for(status))
 
@@ -148,7 +158,9 @@ def _drive(
     if as_json:
         emit(status, True)
     else:
-        print_status(Console(), status)
+        from backend.cli.output import print_status
+
+        print_status(out_console(), status)
     return status
 
 
@@ -178,7 +190,7 @@ def promote(
     if as_json:
         emit(result, True)
     elif result.run_id is None and not result.failed:
-        console.print("no pending models to promote")
+        err_console().print("no pending models to promote")
     if result.run_id is None:
         # Nothing could be promoted: every id named is unknown (or there was nothing to do).
         reasons = "; ".join(str(entry.error) for entry in result.failed)
@@ -186,7 +198,9 @@ def promote(
             fail(reasons, ExitCode.BAD_INPUT)
         sys.exit(ExitCode.OK)
     if not as_json:
-        print_promotion(Console(), result)
+        from backend.cli.output import print_promotion
+
+        print_promotion(out_console(), result)
     sys.exit(ExitCode.LEFT_OVER if result.conflict or result.failed else ExitCode.OK)
 
 
@@ -201,7 +215,9 @@ def status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
     if as_json:
         emit(runs[0] if run_id is not None else runs, True)
         return
-    out = Console()
+    from backend.cli.output import print_status
+
+    out = out_console()
     if not runs:
         out.print("no migration runs yet")
     for run in runs:
@@ -229,7 +245,9 @@ def items(
     if as_json:
         emit(page, True)
     else:
-        print_items(Console(), page)
+        from backend.cli.output import print_items
+
+        print_items(out_console(), page)
 
 
 @main.command()
@@ -243,7 +261,9 @@ def item(ctx: click.Context, item_id: int, as_json: bool) -> None:
     if as_json:
         emit(detail, True)
     else:
-        print_item(Console(), detail)
+        from backend.cli.output import print_item
+
+        print_item(out_console(), detail)
 
 
 @main.command()
@@ -264,7 +284,7 @@ def retry(
             run_id if run_id is not None else service.item_detail(result.retried[0]).item.run_id
         )
         if not as_json:
-            console.print(f"retried {len(result.retried)} item(s)")
+            err_console().print(f"retried {len(result.retried)} item(s)")
         if no_drive:
             emit(result, as_json)
             return
@@ -283,7 +303,7 @@ def resolve(ctx: click.Context, item_id: int, strategy: str, no_drive: bool, as_
     with service_for(ctx) as service:
         record = service.resolve(item_id, strategy)
         if not as_json:
-            console.print(f"item {item_id}: {strategy} → {record.state}")
+            err_console().print(f"item {item_id}: {strategy} → {record.state}")
         if no_drive or record.state != "pending":
             emit(record, as_json)
             return
@@ -305,7 +325,7 @@ def scan(
     if as_json:
         emit(result, True)
     else:
-        Console().print(
+        out_console().print(
             f"scanned {result.scanned} file(s): {result.added} added, {result.skipped} known"
         )
 
@@ -325,7 +345,7 @@ def worker(
     with service_for(ctx) as service:
         handled = service.work(run_id, once=once, batch_size=batch_size)
     if not quiet:
-        console.print(f"worker handled {handled} item(s)")
+        err_console().print(f"worker handled {handled} item(s)")
 
 
 @main.command()
@@ -336,7 +356,7 @@ def demo(ctx: click.Context, models: int, workers: int) -> None:
     """Build a sample v1 library under DATA_DIR/demo and migrate it end to end."""
     from backend.demo import run_demo
 
-    run_demo(ctx.obj, models=models, workers=workers, console=Console())
+    run_demo(settings_of(ctx), models=models, workers=workers, console=out_console())
 
 
 @main.command()
@@ -359,7 +379,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     from backend.server.security import is_loopback
     from backend.server.serving import waitress_options
 
-    settings: Settings = ctx.obj
+    settings = settings_of(ctx)
     if not is_loopback(host) and not settings.api_token:
         fail(
             f"refusing to serve on non-loopback address {host}: "
@@ -369,7 +389,9 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     hosts = [*(settings.allowed_hosts or []), host]
     settings = settings.model_copy(update={"allowed_hosts": hosts})
     app = create_app(settings)
-    console.print(f"serving on http://{host}:{port} (data dir {settings.data_dir})", soft_wrap=True)
+    err_console().print(
+        f"serving on http://{host}:{port} (data dir {settings.data_dir})", soft_wrap=True
+    )
     try:
         # Above the app's 1 MiB cap, so oversized bodies get the app's JSON 413; waitress
         # answers (in plain text) only past this outer limit. Connection limits:

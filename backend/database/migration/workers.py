@@ -16,8 +16,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from backend.config import Settings
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 STOP_GRACE_SECONDS = 30.0
 _GROUPS: set[int] = set()  # process groups of running workers, for forward_stop()
