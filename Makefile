@@ -32,7 +32,7 @@ test: lint typecheck pytest
 # Regenerate docs/dashboard.png, docs/items.png and docs/conflict.png from the browser tests.
 screenshots: $(STAMP)
 	MODEL_MIGRATE_UPDATE_SCREENSHOT=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
-		tests/integration/test_dashboard_browser.py tests/integration/test_dashboard_views.py
+		tests/integration/browser
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

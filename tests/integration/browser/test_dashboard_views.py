@@ -16,50 +16,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.keys import Keys
 
-from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
-from tests.helpers.browser import (
-    Page,
-    api_get,
-    chromium,
-    require_browser,
-    script_problems,
-    serve,
-)
+from backend.sample.legacy_factory import LegacyLibrary
+from tests.helpers.browser import Page, api_get, script_problems
 from tests.helpers.live_server import cli_command, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-@pytest.fixture(autouse=True)
-def browser_installed() -> None:
-    require_browser()
-
-
-@pytest.fixture
-def legacy(tmp_path: Path) -> LegacyLibrary:
-    return make_legacy_library(tmp_path / "legacy")
-
-
-@pytest.fixture
-def server(tmp_path: Path, legacy: LegacyLibrary) -> Iterator[str]:
-    with serve(tmp_path, legacy.root) as base:
-        yield base
-
-
-@pytest.fixture
-def driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdriver.Chrome]:
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    with chromium(tmp_path / "chromium-profile", window="1280,1400") as browser:
-        yield browser
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+WINDOW = "1280,1400"
 
 
 def screenshot(driver: webdriver.Chrome, tmp_path: Path, name: str) -> None:

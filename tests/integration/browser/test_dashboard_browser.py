@@ -15,43 +15,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from backend.sample.legacy_factory import LegacyLibrary, make_legacy_library
-from tests.helpers.browser import Page, api_get, chromium, require_browser, script_problems, serve
+from backend.sample.legacy_factory import LegacyLibrary
+from tests.helpers.browser import Page, api_get, script_problems
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-
-
-@pytest.fixture(autouse=True)
-def browser_installed() -> None:
-    require_browser()
-
-
-@pytest.fixture
-def legacy(tmp_path: Path) -> LegacyLibrary:
-    return make_legacy_library(tmp_path / "legacy")
-
-
-@pytest.fixture
-def server(tmp_path: Path, legacy: LegacyLibrary) -> Iterator[str]:
-    """``model-migrate serve`` on a free loopback port; yields its base URL."""
-    with serve(tmp_path, legacy.root) as base:
-        yield base
-
-
-@pytest.fixture
-def driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdriver.Chrome]:
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    with chromium(tmp_path / "chromium-profile") as browser:
-        yield browser
+SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "dashboard.png"
 
 
 def test_a_migration_driven_from_the_dashboard(
