@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from backend.config import Settings
 from backend.database import schema
+from backend.database.migration.claims import claim_weight
 from backend.database.migration.hashing import HashCache
 from backend.database.migration.resources import LegacyReaders, RunOptions, ThreadDrivers
 from backend.database.migration.results import RunKind
@@ -55,7 +56,9 @@ def build(settings: Settings) -> Wiring:
         store=store,
         env=env,
         readers=readers,
-        drivers=ThreadDrivers.on(engine, steps, lease_seconds=settings.lease_seconds),
+        drivers=ThreadDrivers.on(
+            engine, steps, lease_seconds=settings.lease_seconds, claim_weight=claim_weight()
+        ),
         models=ModelLookup(sessions, settings.images_dir, readers.for_run, env.types),
     )
 

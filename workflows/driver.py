@@ -13,7 +13,7 @@ import copy
 import dataclasses
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -29,7 +29,7 @@ from workflows.machine import WORKING, fire
 from workflows.owner import make_owner
 from workflows.records import RunStatus, WorkItem
 from workflows.steps import ApplyFn, Grouped, GroupWriter, Steps, fire_all
-from workflows.store import WorkflowStore
+from workflows.store import ClaimWeight, WorkflowStore
 
 WAIT_FOR_OTHERS_SECONDS = 0.5
 MIN_WAIT_SECONDS = 0.02
@@ -59,8 +59,10 @@ class Driver:
     crash redoes at most that much work; ``group_commits=False`` commits item by item.
     While a batch runs, a background thread extends the driver's leases every
     ``heartbeat_seconds`` (``lease_seconds / 3`` by default), so a step longer than the lease
-    (hashing a huge file) keeps its items. ``sleep`` and ``rng`` are injectable for tests.
-    One driver serves one thread.
+    (hashing a huge file) keeps its items. ``claim_weight`` sizes claims by expected work
+    (bytes of files to hash), so slow items are shared between workers; ``on_claim`` is told
+    the items of each claim before their steps run (to read their sources in one query).
+    ``sleep`` and ``rng`` are injectable for tests. One driver serves one thread.
     """
 
     def __init__(
@@ -78,6 +80,8 @@ class Driver:
         group_commits: bool = True,
         group_seconds: float = 1.0,
         heartbeat_seconds: float | None = None,
+        claim_weight: ClaimWeight | None = None,
+        on_claim: Callable[[Sequence[WorkItem]], None] | None = None,
     ) -> None:
         self.store = WorkflowStore(engine)
         self.steps = steps
@@ -91,6 +95,8 @@ class Driver:
         self.group_commits = group_commits
         self.group_seconds = group_seconds
         self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
+        self.claim_weight = claim_weight
+        self.on_claim = on_claim
         self._last_heartbeat = 0.0
 
     # --- one batch --------------------------------------------------------------------------
@@ -99,7 +105,9 @@ class Driver:
         """Claim up to ``batch_size`` items and move each as far as its steps go."""
         self.store.reclaim_dead()
         try:
-            claimed = self.store.claim(run_id, self.owner, batch_size, self.lease_seconds)
+            claimed = self.store.claim(
+                run_id, self.owner, batch_size, self.lease_seconds, self.claim_weight
+            )
         except BaseException:
             self._release()  # stopped after the claim committed: drop it
             raise
@@ -118,6 +126,8 @@ class Driver:
         active = claimed
         try:
             with LeaseKeeper(self.store, self.owner, self.lease_seconds, self.heartbeat_seconds):
+                if self.on_claim is not None and active:
+                    self.on_claim(active)
                 while active:
                     active = self._round(active, reports)
                     if active:

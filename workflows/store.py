@@ -9,9 +9,20 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from workflows import clock, runs
@@ -32,6 +43,19 @@ from workflows.reads import StoreReads
 from workflows.records import WorkItem
 from workflows.runs import Items
 from workflows.tables import writer
+
+
+@dataclass(frozen=True)
+class ClaimWeight:
+    """Claims sized by expected work rather than by count.
+
+    ``weight`` is a SQL expression over the items table (a file's bytes, an image's pixels;
+    NULL counts as 0). A claim takes items in id order while their running total stays within
+    ``budget``; its first item is always taken, however heavy, so a claim is never empty.
+    """
+
+    weight: ColumnElement[Any]
+    budget: int
 
 
 class WorkflowStore(StoreReads):
@@ -149,9 +173,15 @@ class WorkflowStore(StoreReads):
     # --- claims and leases ------------------------------------------------------------------
 
     def claim(
-        self, run_id: int | None, owner: str, limit: int, lease_seconds: float
+        self,
+        run_id: int | None,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        weight: ClaimWeight | None = None,
     ) -> list[WorkItem]:
-        """Lease up to ``limit`` claimable items (``run_id=None``: any run), lowest id first.
+        """Lease up to ``limit`` claimable items (``run_id=None``: any run), lowest id first;
+        with ``weight``, only as many as its budget allows (see :class:`ClaimWeight`).
 
         One ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` inside ``BEGIN IMMEDIATE`` on
         SQLite, with ``FOR UPDATE SKIP LOCKED`` in the subquery on PostgreSQL. Taking over an
@@ -159,7 +189,10 @@ class WorkflowStore(StoreReads):
         ``failed`` with ``crash_loop`` instead of being returned.
         """
         now = clock.now()
-        pick = select(ITEMS.c.id).where(
+        columns: list[ColumnElement[Any]] = [ITEMS.c.id]
+        if weight is not None:
+            columns.append(func.coalesce(weight.weight, 0).label("weight"))
+        pick = select(*columns).where(
             ITEMS.c.status.in_(WORKING_VALUES),
             ITEMS.c.next_attempt_at <= now,
             or_(ITEMS.c.lease_owner.is_(None), ITEMS.c.lease_expires_at < now),
@@ -169,9 +202,10 @@ class WorkflowStore(StoreReads):
         pick = pick.order_by(ITEMS.c.id).limit(limit)
         if self._postgres:
             pick = pick.with_for_update(skip_locked=True)
+        chosen = pick if weight is None else _within_budget(pick, weight.budget)
         stmt = (
             update(ITEMS)
-            .where(ITEMS.c.id.in_(pick.scalar_subquery()))
+            .where(ITEMS.c.id.in_(chosen.scalar_subquery()))
             .values(
                 lease_owner=owner,
                 lease_expires_at=now + lease_seconds,
@@ -393,6 +427,20 @@ class WorkflowStore(StoreReads):
             if to_state in WORKING:
                 _reopen_run(conn, item.run_id)
         return item
+
+
+def _within_budget(pick: Select[Any], budget: int) -> Select[Any]:
+    """The ids of ``pick`` (id, weight) whose running total of weight stays within ``budget``,
+    and always the first one. The window runs outside ``pick``: PostgreSQL allows no window
+    function beside ``FOR UPDATE``."""
+    picked = pick.subquery("picked")
+    order = picked.c.id
+    running = select(
+        picked.c.id,
+        func.sum(picked.c.weight).over(order_by=order).label("total"),
+        func.row_number().over(order_by=order).label("n"),
+    ).subquery("running")
+    return select(running.c.id).where(or_(running.c.total <= budget, running.c.n == 1))
 
 
 def _reopen_run(conn: Connection, run_id: int) -> None:

@@ -6,7 +6,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from freezegun import freeze_time
@@ -323,3 +323,22 @@ def test_slow_steps_flush_the_group_early(store: WorkflowStore) -> None:
         driver = Driver(store.engine, make_steps(on_step=slow), group_seconds=1.0)
         driver.advance(run_id, 3)
     assert seen_committed == [True, True]
+
+
+def test_on_claim_sees_each_claim_before_its_steps_run(store: WorkflowStore) -> None:
+    run_id = store.create_run("test", "fp", {}, keys(5))
+    seen: list[str] = []
+
+    def on_claim(items: Sequence[WorkItem]) -> None:
+        seen.append("claim:" + ",".join(i.source_key for i in items))
+
+    def on_step(item: WorkItem) -> None:
+        if item.state == "pending":
+            seen.append(f"step:{item.source_key}")
+
+    driver = Driver(store.engine, make_steps(on_step=on_step), on_claim=on_claim)
+    driver.run_until_done(run_id, batch_size=3)
+    assert seen == [
+        "claim:k000000,k000001,k000002", "step:k000000", "step:k000001", "step:k000002",
+        "claim:k000003,k000004", "step:k000003", "step:k000004",
+    ]  # fmt: skip

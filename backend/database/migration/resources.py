@@ -4,7 +4,7 @@ bound to a thread (a driver is one lease owner, a sqlite3 connection lives on it
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,9 @@ from backend.database.migration.legacy.prefetch import PrefetchingRows
 from backend.database.migration.legacy.reader import LegacyReader
 from workflows.driver import Driver
 from workflows.errors import NotFound
-from workflows.records import RunInfo
+from workflows.records import RunInfo, WorkItem
 from workflows.steps import Steps
-from workflows.store import WorkflowStore
+from workflows.store import ClaimWeight, WorkflowStore
 
 
 def run_info(store: WorkflowStore, run_id: int) -> RunInfo:
@@ -86,9 +86,25 @@ class ThreadDrivers:
         self._local = threading.local()
 
     @classmethod
-    def on(cls, engine: Engine, steps: Steps, *, lease_seconds: float) -> ThreadDrivers:
-        """Drivers of ``steps`` on ``engine``."""
-        return cls(lambda: Driver(engine, steps, lease_seconds=lease_seconds))
+    def on(
+        cls,
+        engine: Engine,
+        steps: Steps,
+        *,
+        lease_seconds: float,
+        claim_weight: ClaimWeight | None = None,
+        on_claim: Callable[[Sequence[WorkItem]], None] | None = None,
+    ) -> ThreadDrivers:
+        """Drivers of ``steps`` on ``engine`` (see :class:`Driver` for the options)."""
+        return cls(
+            lambda: Driver(
+                engine,
+                steps,
+                lease_seconds=lease_seconds,
+                claim_weight=claim_weight,
+                on_claim=on_claim,
+            )
+        )
 
     def current(self) -> Driver:
         """This thread's driver."""
