@@ -10,6 +10,7 @@ from backend.config import Settings
 from backend.database import schema
 from backend.database.migration.claims import claim_weight
 from backend.database.migration.hashing import HashCache
+from backend.database.migration.pending_batch import PendingBatch
 from backend.database.migration.resources import LegacyReaders, RunOptions, ThreadDrivers
 from backend.database.migration.results import RunKind
 from backend.database.migration.service import MigrationService
@@ -30,6 +31,7 @@ def build(settings: Settings) -> Wiring:
     sessions = make_session_factory(engine)
     write_sessions = make_session_factory(writer(engine))
     store = WorkflowStore(engine)
+    pending = PendingBatch(sessions)
     options = RunOptions(store)
     readers = LegacyReaders(options, scratch_dir=settings.data_dir / "tmp")
     env = StepEnv(
@@ -43,6 +45,7 @@ def build(settings: Settings) -> Wiring:
         hash_cache=HashCache(write_sessions),
         import_roots=settings.import_roots,
         types=TypeMap.load(settings.data_dir),
+        pending=pending,
     )
     steps: Steps = {
         RunKind.LEGACY: legacy_steps(env),
@@ -57,7 +60,11 @@ def build(settings: Settings) -> Wiring:
         env=env,
         readers=readers,
         drivers=ThreadDrivers.on(
-            engine, steps, lease_seconds=settings.lease_seconds, claim_weight=claim_weight()
+            engine,
+            steps,
+            lease_seconds=settings.lease_seconds,
+            claim_weight=claim_weight(),
+            on_claim=pending.load,
         ),
         models=ModelLookup(sessions, settings.images_dir, readers.for_run, env.types),
     )

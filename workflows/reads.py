@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select, text, update
@@ -80,6 +81,17 @@ class StoreReads:
         with self.engine.connect() as conn:
             row = conn.execute(select(*ITEM_COLUMNS).where(ITEMS.c.id == item_id)).first()
         return None if row is None else item_from_row(row)
+
+    def items_by_id(self, item_ids: Iterable[int]) -> list[WorkItem]:
+        """The items with these ids, in id order (one query per 500 ids)."""
+        wanted = sorted(set(item_ids))
+        found: list[WorkItem] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = select(*ITEM_COLUMNS).where(ITEMS.c.id.in_(chunk)).order_by(ITEMS.c.id)
+                found.extend(item_from_row(r) for r in conn.execute(query))
+        return found
 
     def item_by_source(self, run_id: int, source_key: str) -> WorkItem | None:
         """The item of ``run_id`` for ``source_key``, or None."""

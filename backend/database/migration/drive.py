@@ -128,12 +128,11 @@ def after_batch(wiring: Wiring, reports: Sequence[ItemReport], kind: str | None)
     checkpoint("batch_committed")
     if kind == RunKind.LEGACY:
         return
-    for report in reports:
-        if report.to_state not in ("promoted", "deleted"):
-            continue
-        item = wiring.store.get_item(report.item_id)
-        if item is not None:
-            pending_files.remove(wiring.env.pending_dir, Artifacts.of(item).remove_files)
+    done = [r.item_id for r in reports if r.to_state in ("promoted", "deleted")]
+    if not done:
+        return
+    for item in wiring.store.items_by_id(done):
+        pending_files.remove(wiring.env.pending_dir, Artifacts.of(item).remove_files)
 
 
 def sweep(wiring: Wiring) -> int:

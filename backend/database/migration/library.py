@@ -302,7 +302,7 @@ class LibraryRepository:
         if row is None:
             return None
         tags = list(conn.execute(PENDING_TAG_NAMES, {"id": pending_id}).scalars())
-        return _pending_from(row._mapping, tags)
+        return pending_record(row._mapping, tags)
 
     def pending_by_path(self, path: str) -> PendingModelRecord | None:
         """The pending model registered for that path, if any."""
@@ -390,10 +390,10 @@ class LibraryRepository:
 
     def _pending_record(self, row: PendingImport) -> PendingModelRecord:
         tags = self._tag_names(PENDING_TAGS.c.tag_id, PENDING_TAGS.c.model_id, row.id)
-        return _pending_from(row.__dict__, tags)
+        return pending_record(row.__dict__, tags)
 
 
-def _pending_from(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRecord:
+def pending_record(values: Mapping[Any, Any], tags: list[str]) -> PendingModelRecord:
     """The record of a pending row (its column values) and its sorted tag names.
 
     Columns the v2 app may leave NULL are read as empty values."""

@@ -158,9 +158,20 @@ def promote_batch(
     run = start_promotion_run(wiring, valid, strategy)
     run_until_done(wiring, run.id, workers=workers)
     result.run_id = run.id
+    items = _items_by_source(wiring, run.id)
     for pending_id in valid:
-        _describe(wiring.store.item_by_source(run.id, str(pending_id)), pending_id, result)
+        _describe(items.get(str(pending_id)), pending_id, result)
     return result
+
+
+def _items_by_source(wiring: Wiring, run_id: int) -> dict[str, WorkItem]:
+    """Every item of a run by source key, a page of 1000 at a time."""
+    found: dict[str, WorkItem] = {}
+    after: int | None = None
+    while page := wiring.store.items(run_id, limit=1000, after=after):
+        found.update((item.source_key, item) for item in page)
+        after = page[-1].id
+    return found
 
 
 def scan(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.hashing import HashCache
 from backend.database.migration.legacy.prefetch import PrefetchingRows
+from backend.database.migration.pending_batch import PendingBatch
 from backend.database.migration.types import TypeMap
 
 
@@ -46,3 +47,5 @@ class StepEnv:
     """When set, a pending model's file must resolve inside one of them to be promoted."""
     types: TypeMap = field(default_factory=TypeMap)
     """Legacy type + path → the v2 tab (``types_cache.json`` of the data dir, else aliases)."""
+    pending: PendingBatch | None = None
+    """The pending rows of each claim, read ahead (filled by the drivers' ``on_claim``)."""
