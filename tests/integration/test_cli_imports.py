@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from backend.bootstrap import build_service
 from backend.config import Settings
@@ -18,7 +19,7 @@ from tests.helpers.crash_cli import REPO, cli_env
 HEAVY = ("sqlalchemy", "flask", "PIL", "alembic", "rich", "pydantic", "pydantic_settings")
 
 LOADED = """
-import json, sys
+import gc, json, sys
 from click.testing import CliRunner
 
 before = {m.split(".")[0] for m in sys.modules}
@@ -31,11 +32,12 @@ if args:
 print(json.dumps({
     "import": sorted(after_import - before),
     "run": sorted({m.split(".")[0] for m in sys.modules} - before),
+    "collector": [gc.isenabled(), gc.get_freeze_count() > 0],
 }))
 """
 
 
-def loaded_by(args: list[str], data_dir: Path) -> dict[str, list[str]]:
+def loaded_by(args: list[str], data_dir: Path) -> dict[str, list[Any]]:
     """Top-level packages a fresh interpreter loads for ``import backend.cli``, then ``args``."""
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(LOADED), json.dumps(args)],
@@ -46,7 +48,7 @@ def loaded_by(args: list[str], data_dir: Path) -> dict[str, list[str]]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    loaded: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded: dict[str, list[Any]] = json.loads(done.stdout.strip().splitlines()[-1])
     return loaded
 
 
@@ -57,6 +59,7 @@ def test_importing_the_cli_loads_no_database_web_image_or_console_library(
     assert [m for m in HEAVY if m in loaded["import"]] == []
     assert [m for m in HEAVY if m in loaded["run"]] == []
     assert not (tmp_path / "data").exists()  # --help reads no settings and opens nothing
+    assert loaded["collector"] == [True, False]
 
 
 def test_status_json_on_a_current_library_loads_no_alembic_flask_or_rich(tmp_path: Path) -> None:
@@ -70,3 +73,6 @@ def test_status_json_on_a_current_library_loads_no_alembic_flask_or_rich(tmp_pat
     loaded = loaded_by(["status", str(run.id), "--json"], tmp_path / "data")
     assert "sqlalchemy" in loaded["run"]  # it did read the run
     assert [m for m in ("alembic", "flask", "rich") if m in loaded["run"]] == []
+    # The service's modules were imported with the collector paused and then frozen; the
+    # collector runs again for the command itself.
+    assert loaded["collector"] == [True, True]
