@@ -113,22 +113,20 @@ def settings_of(ctx: click.Context) -> Settings:
     return root.obj
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Import with the garbage collector paused, then freeze what was imported.
+def _import_bootstrap() -> None:
+    """Import the service's modules with the garbage collector paused, then freeze them.
 
-    The service's modules (SQLAlchemy, pydantic and ours) create some 10⁵ objects that live
-    as long as the process: the collector would scan them again and again while they are
-    imported, and once more at exit. Pausing it and then freezing them (``gc.freeze``: later
-    collections skip them) takes ~25 % off a short command (``status``: ~0.15 s of ~0.6 s on
-    the 2-core test machine). Long commands collect their own garbage as usual.
+    They (SQLAlchemy, pydantic and ours) create some 10⁵ objects that live as long as the
+    process: the collector would scan them again and again while they are imported, and once
+    more at exit. Pausing it and then freezing them (``gc.freeze``: later collections skip
+    them) takes ~25 % off a short command (``status``: ~0.15 s of ~0.6 s on the 2-core test
+    machine). Only the first import does this; commands collect their own garbage as usual.
     """
-    if not gc.isenabled():
-        yield
+    if "backend.bootstrap" in sys.modules or not gc.isenabled():
         return
     gc.disable()
     try:
-        yield
+        import backend.bootstrap  # noqa: F401
     finally:
         gc.freeze()
         gc.enable()
@@ -137,12 +135,11 @@ def _collector_paused() -> Iterator[None]:
 @contextmanager
 def service_for(ctx: click.Context) -> Iterator[MigrationService]:
     """Build the service from settings; map domain errors to exit code 2."""
-    with _collector_paused():
-        from backend.bootstrap import build_service
+    _import_bootstrap()
+    from backend.bootstrap import build_service
 
-        settings = settings_of(ctx)
     try:
-        service = build_service(settings)
+        service = build_service(settings_of(ctx))
     except MigrationError as exc:
         _fail_with(ctx, exc)
     try:
