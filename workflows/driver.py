@@ -32,6 +32,9 @@ from workflows.steps import ApplyFn, Grouped, GroupWriter, Steps, fire_all
 from workflows.store import ClaimWeight, WorkflowStore
 
 WAIT_FOR_OTHERS_SECONDS = 0.5
+POLL_OTHERS_SECONDS = 0.1
+"""The longest ``run_until_done`` sleeps while other live drivers hold the items left: the end
+of a run whose last big file another worker hashes is noticed within it."""
 MIN_WAIT_SECONDS = 0.02
 RELEASE_TRIES = 3
 
@@ -365,7 +368,7 @@ class Driver:
                 return status
             delay = max(0.0, wake.at - clock.now())
             if wake.leased:
-                delay = min(max(delay, MIN_WAIT_SECONDS), WAIT_FOR_OTHERS_SECONDS)
+                delay = min(max(delay, MIN_WAIT_SECONDS), POLL_OTHERS_SECONDS)
             if delay > 0:
                 self.sleep(delay)
 

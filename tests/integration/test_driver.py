@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from tests.helpers.workflow import FLOW, keys, make_steps
-from workflows.driver import Driver
+from workflows.driver import POLL_OTHERS_SECONDS, Driver
 from workflows.errors import StepError, TransientError
 from workflows.records import RunStatus, WorkItem
 from workflows.steps import ApplyFn, Steps
@@ -342,3 +342,19 @@ def test_on_claim_sees_each_claim_before_its_steps_run(store: WorkflowStore) -> 
         "claim:k000000,k000001,k000002", "step:k000000", "step:k000001", "step:k000002",
         "claim:k000003,k000004", "step:k000003", "step:k000004",
     ]  # fmt: skip
+
+
+def test_a_driver_waiting_on_another_ones_lease_looks_again_within_the_poll_interval(
+    store: WorkflowStore,
+) -> None:
+    run_id = store.create_run("test", "fp", {}, keys(1))
+    assert len(store.claim(run_id, OTHER, 1, 600)) == 1  # a live driver holds it for 10 min
+    delays: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        store.release(OTHER)  # the other driver lets go
+
+    status = Driver(store.engine, make_steps(), sleep=sleep).run_until_done(run_id, 5)
+    assert delays == [POLL_OTHERS_SECONDS]
+    assert status.finished and status.counts["promoted"] == 1
