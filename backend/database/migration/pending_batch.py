@@ -28,6 +28,7 @@ from backend.database.migration.library_statements import (
 )
 from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.results import RunKind
+from workflows.failures import is_transient
 from workflows.machine import State
 from workflows.records import WorkItem
 
@@ -104,12 +105,17 @@ class PendingBatch:
         self._local.batch = batch
         if not ids:
             return
-        with self._sessions() as session:
-            rows = read_pending(session, ids)
-        paths = {pid: row.path for pid, row in rows.items() if row.sha256 is None}
-        keys = HashCache.keys(p for p in paths.values() if p.strip())  # no transaction open
-        with self._sessions() as session:
-            entries = HashCache.entries(session, keys.values())
+        try:
+            with self._sessions() as session:
+                rows = read_pending(session, ids)
+            paths = {pid: row.path for pid, row in rows.items() if row.sha256 is None}
+            keys = HashCache.keys(p for p in paths.values() if p.strip())  # no transaction open
+            with self._sessions() as session:
+                entries = HashCache.entries(session, keys.values())
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return  # a busy database: each step reads its row, and retries as any step does
         for pid in ids:
             key = keys.get(paths[pid]) if pid in paths else None
             lookup = None if key is None else Lookup(key, entries.get(key))

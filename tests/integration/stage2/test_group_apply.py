@@ -3,17 +3,20 @@ a group that fails falls back item by item, and a file is hashed once whatever h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
-from backend.database.migration import library
+from backend.database.migration import library, pending_batch
 from backend.database.migration.hashing import HashCache
 from backend.database.migration.library import LibraryRepository
 from backend.database.migration.pending_batch import PendingBatch, read_pending
-from backend.database.migration.records import ModelRecord, PendingMetaJson
+from backend.database.migration.records import ModelRecord, PendingMetaJson, PendingModelRecord
 from backend.database.migration.service import MigrationService
 from backend.database.migration.steps import promotion
 from tests.helpers.service import make_service, pending_id_for
@@ -208,3 +211,31 @@ def test_an_item_failing_after_its_group_keeps_its_hash(
     assert saved is not None
     assert status.counts["promoted"] == 2 and status.counts["conflicted"] == 1
     assert sorted(hash_calls) == sorted(files.values())  # each file read once
+
+
+def test_a_busy_database_during_the_read_ahead_leaves_each_step_to_read_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _models(tmp_path, {"a": b"a" * 100, "b": b"b" * 100})
+    busy = {"left": 1}
+    real_read = pending_batch.read_pending
+
+    def locked_once(session: Session, ids: Iterable[int]) -> dict[int, PendingModelRecord]:
+        if busy["left"]:
+            busy["left"] -= 1
+            raise OperationalError("SELECT", {}, sqlite3.OperationalError("database is locked"))
+        return real_read(session, ids)
+
+    monkeypatch.setattr(pending_batch, "read_pending", locked_once)
+    service = make_service(tmp_path / "data")
+    try:
+        service.scan([tmp_path / "models"])
+        ids = _ids(service, files)
+        run = service.start_promotion_run(None)
+        batch = service.advance(run.id)
+    finally:
+        service.close()
+    assert busy["left"] == 0
+    assert {r.source_key: r.to_state for r in batch.items} == {
+        str(pid): "promoted" for pid in ids.values()
+    }

@@ -133,8 +133,11 @@ def promotion_import(env: StepEnv) -> StepFn:
                 "path_forbidden",
                 f"{row.path} resolves outside MODEL_MIGRATE_IMPORT_ROOTS; not promoted",
             )
-        hashed = None if row.sha256 is not None else _hash(env, row, ahead)
-        sha256 = row.sha256 or (hashed.sha256 if hashed else "")
+        if row.sha256 is not None:
+            sha256, hashed = row.sha256, None
+        else:
+            hashed = _hash(env, row, ahead)
+            sha256 = hashed.sha256
         try:
             incoming = to_model_record(row, sha256, env.types)
             strategy, decided = item_strategy(env, item)
@@ -153,9 +156,10 @@ def promotion_import(env: StepEnv) -> StepFn:
 def import_pending(
     session: Session, entries: Sequence[tuple[WorkItem, Any]]
 ) -> list[ApplyResult | None]:
-    """Group writer of the import step: keep every computed hash, insert every new model
-    (one statement per table), and finish the new ones without originals in the same
-    transaction; an item whose hash is already in the library goes its own way (None)."""
+    """Group writer of the import step: insert every new model, finish the new ones without
+    originals and keep every computed hash (one statement per table, before any item of the
+    group runs alone, so an item failing then keeps its hash); an item whose hash is already
+    in the library goes its own way (None)."""
     prepared: list[Import] = [p for _, p in entries]
     repo = LibraryRepository(session)
     inserted = repo.insert_models_if_new([p.incoming for p in prepared])
