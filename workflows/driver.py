@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from workflows import clock
+from workflows.claiming import ClaimWeight
 from workflows.errors import InvalidTransition, LeaseLost, StepError
 from workflows.failures import classify
 from workflows.fence import Fired, lock_fences, write_fired
@@ -29,7 +30,7 @@ from workflows.machine import WORKING, fire
 from workflows.owner import make_owner
 from workflows.records import RunStatus, WorkItem
 from workflows.steps import ApplyFn, Grouped, GroupWriter, Steps, fire_all
-from workflows.store import ClaimWeight, WorkflowStore
+from workflows.store import WorkflowStore
 
 WAIT_FOR_OTHERS_SECONDS = 0.5
 POLL_OTHERS_SECONDS = 0.1

@@ -9,30 +9,24 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
-    Select,
-    case,
-    func,
-    or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
 from workflows import clock, runs
+from workflows.claiming import ClaimWeight, claim_statement
 from workflows.errors import NotFound
 from workflows.fence import (
     FINAL_VALUES,
     ITEM_COLUMNS,
     ITEMS,
     RUNS,
-    WORKING_VALUES,
     fail_crash_loop,
     item_from_row,
     write_transition,
@@ -43,19 +37,6 @@ from workflows.reads import StoreReads
 from workflows.records import WorkItem
 from workflows.runs import Items
 from workflows.tables import writer
-
-
-@dataclass(frozen=True)
-class ClaimWeight:
-    """Claims sized by expected work rather than by count.
-
-    ``weight`` is a SQL expression over the items table (a file's bytes, an image's pixels;
-    NULL counts as 0). A claim takes items in id order while their running total stays within
-    ``budget``; its first item is always taken, however heavy, so a claim is never empty.
-    """
-
-    weight: ColumnElement[Any]
-    budget: int
 
 
 class WorkflowStore(StoreReads):
@@ -188,32 +169,7 @@ class WorkflowStore(StoreReads):
         expired lease counts as a crash; an item whose crashes reach ``max_attempts`` goes
         ``failed`` with ``crash_loop`` instead of being returned.
         """
-        now = clock.now()
-        columns: list[ColumnElement[Any]] = [ITEMS.c.id]
-        if weight is not None:
-            columns.append(func.coalesce(weight.weight, 0).label("weight"))
-        pick = select(*columns).where(
-            ITEMS.c.status.in_(WORKING_VALUES),
-            ITEMS.c.next_attempt_at <= now,
-            or_(ITEMS.c.lease_owner.is_(None), ITEMS.c.lease_expires_at < now),
-        )
-        if run_id is not None:
-            pick = pick.where(ITEMS.c.run_id == run_id)
-        pick = pick.order_by(ITEMS.c.id).limit(limit)
-        if self._postgres:
-            pick = pick.with_for_update(skip_locked=True)
-        chosen = pick if weight is None else _within_budget(pick, weight.budget)
-        stmt = (
-            update(ITEMS)
-            .where(ITEMS.c.id.in_(chosen.scalar_subquery()))
-            .values(
-                lease_owner=owner,
-                lease_expires_at=now + lease_seconds,
-                version=ITEMS.c.version + 1,
-                crashes=ITEMS.c.crashes + case((ITEMS.c.lease_owner.is_not(None), 1), else_=0),
-            )
-            .returning(*ITEM_COLUMNS)
-        )
+        stmt = claim_statement(run_id, owner, limit, lease_seconds, weight, self._postgres)
         with self._write() as conn:
             claimed = sorted((item_from_row(r) for r in conn.execute(stmt)), key=lambda i: i.id)
             looping = [i for i in claimed if i.crashes >= i.max_attempts]
@@ -427,20 +383,6 @@ class WorkflowStore(StoreReads):
             if to_state in WORKING:
                 _reopen_run(conn, item.run_id)
         return item
-
-
-def _within_budget(pick: Select[Any], budget: int) -> Select[Any]:
-    """The ids of ``pick`` (id, weight) whose running total of weight stays within ``budget``,
-    and always the first one. The window runs outside ``pick``: PostgreSQL allows no window
-    function beside ``FOR UPDATE``."""
-    picked = pick.subquery("picked")
-    order = picked.c.id
-    running = select(
-        picked.c.id,
-        func.sum(picked.c.weight).over(order_by=order).label("total"),
-        func.row_number().over(order_by=order).label("n"),
-    ).subquery("running")
-    return select(running.c.id).where(or_(running.c.total <= budget, running.c.n == 1))
 
 
 def _reopen_run(conn: Connection, run_id: int) -> None:

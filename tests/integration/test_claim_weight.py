@@ -12,8 +12,9 @@ from sqlalchemy import Engine, Integer, cast
 from backend.database.migration.claims import claim_weight
 from backend.database.migration.library import LibraryRepository
 from tests.helpers.service import make_service
+from workflows.claiming import ClaimWeight
 from workflows.fence import ITEMS
-from workflows.store import ClaimWeight, WorkflowStore
+from workflows.store import WorkflowStore
 
 HOST = socket.gethostname()
 OWNERS = [f"{HOST}:{os.getpid()}:w{n}" for n in range(8)]

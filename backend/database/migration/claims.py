@@ -11,9 +11,9 @@ from sqlalchemy import Integer, and_, case, cast, select
 
 from backend.database.migration.library_statements import PENDING
 from backend.database.migration.results import RunKind
+from workflows.claiming import ClaimWeight
 from workflows.fence import ITEMS
 from workflows.machine import State
-from workflows.store import ClaimWeight
 
 PROMOTION_BYTES = 256 * 1024 * 1024
 """About a quarter of a second of hashing with a warm page cache."""

@@ -13,11 +13,12 @@ from sqlalchemy import Engine
 from backend.database.migration.errors import NotFoundError
 from backend.database.migration.legacy.prefetch import PrefetchingRows
 from backend.database.migration.legacy.reader import LegacyReader
+from workflows.claiming import ClaimWeight
 from workflows.driver import Driver
 from workflows.errors import NotFound
 from workflows.records import RunInfo, WorkItem
 from workflows.steps import Steps
-from workflows.store import ClaimWeight, WorkflowStore
+from workflows.store import WorkflowStore
 
 
 def run_info(store: WorkflowStore, run_id: int) -> RunInfo:
