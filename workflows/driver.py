@@ -217,7 +217,7 @@ class Driver:
                     # times more, and apply only runs statements: no ORM objects to flush).
                     conn.exec_driver_sql("SAVEPOINT item")
                     try:
-                        fired = self._apply(session, item, apply)
+                        fired = fire_all(item, apply(session, item))
                     except Exception as exc:
                         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT item")
                         conn.exec_driver_sql("RELEASE SAVEPOINT item")
@@ -288,11 +288,6 @@ class Driver:
                 alone.extend(declined)
         alone.sort(key=lambda entry: entry[0].id)
         return alone
-
-    @classmethod
-    def _apply(cls, session: Session, item: WorkItem, apply: ApplyFn) -> list[Fired]:
-        """Run ``apply`` and fire what it names; the transitions to write."""
-        return fire_all(item, apply(session, item))
 
     # --- errors -----------------------------------------------------------------------------
 

@@ -8,9 +8,7 @@ Selenium never downloads anything: the Debian binaries are named explicitly and
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,12 +22,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.helpers.live_server import live_server
+from tests.helpers.live_server import live_server, request_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TIMEOUT = 20.0
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -49,8 +46,8 @@ def require_browser() -> None:
 
 
 def api_get(base: str, path: str) -> Any:
-    with NO_PROXY.open(f"{base}{path}", timeout=10) as response:
-        return json.load(response)
+    """GET ``path`` of the server at ``base``; the decoded JSON."""
+    return request_json(f"{base}{path}", timeout=10)
 
 
 @contextmanager

@@ -46,11 +46,11 @@ def server_env(data_dir: Path, roots: Path | None = None) -> dict[str, str]:
     return env
 
 
-def request_json(url: str, body: dict[str, Any] | None = None) -> Any:
+def request_json(url: str, body: dict[str, Any] | None = None, *, timeout: float = 30) -> Any:
     """GET (or POST ``body`` as JSON to) ``url``, bypassing any proxy; the decoded answer."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with NO_PROXY.open(req, timeout=30) as response:
+    with NO_PROXY.open(req, timeout=timeout) as response:
         return json.loads(response.read())
 
 

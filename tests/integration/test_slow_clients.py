@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import resource
 import socket
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,10 @@ from flask import Flask
 
 from backend.cli import main
 from backend.server import serving
-from tests.helpers.live_server import live_server
+from tests.helpers.live_server import NO_PROXY, live_server
 
 STALLED = 100
 ANSWER_WITHIN = 20.0  # seconds: the bound of the wait, not a performance figure
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture
