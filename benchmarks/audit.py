@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(args: list[str], data_dir: Path) -> tuple[float, float, int]:
     """(wall seconds, peak RSS MiB, exit code) of one ``model-migrate`` process."""
-    env = {**os.environ, "MODEL_MIGRATE_DATA_DIR": str(data_dir)}
-    env.pop("MODEL_MIGRATE_DATABASE_URL", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
+    env["MODEL_MIGRATE_DATA_DIR"] = str(data_dir)
     start = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         proc = subprocess.Popen(

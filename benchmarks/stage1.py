@@ -16,10 +16,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from audit import run_cli
 from goals import V2_REFERENCE, goal, machine
 from image_tiers import floor
 from sqlalchemy import create_engine, text
@@ -39,8 +38,6 @@ from backend.bootstrap import build_service
 from backend.cli.workers import usable_cpus
 from backend.config import Settings
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def migrate(
@@ -62,19 +59,11 @@ def migrate(
 def migrate_cli(library: LegacyLibrary, data_dir: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of ``model-migrate legacy --workers 1`` as its own process."""
     shutil.rmtree(data_dir, ignore_errors=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_MIGRATE_")}
-    env["MODEL_MIGRATE_DATA_DIR"] = str(data_dir)
     args = ["legacy", str(library.db_path), str(library.images_dir), "--workers", "1", "--json"]
-    start = time.perf_counter()
-    with open(os.devnull, "wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", *args], cwd=ROOT, env=env, stdout=sink
-        )
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) not in (0, 3):  # 3: conflicts left (none expected)
-        raise SystemExit(f"model-migrate legacy failed with {status}")
-    return wall, usage.ru_maxrss / 1024
+    wall, rss, code = run_cli(args, data_dir)
+    if code not in (0, 3):  # 3: conflicts left (none expected)
+        raise SystemExit(f"model-migrate legacy failed with exit {code}")
+    return wall, rss
 
 
 def executemany_floor(rows: int, path: Path) -> float:
