@@ -1,5 +1,6 @@
 """The item state machine: one shared ``transitions`` Machine fired on plain item objects.
 
+The states and strategies are plain enums in :mod:`workflows.states` (re-exported here).
 The machine only moves ``state`` (and ``failed_from_state`` for ``fail``/``retry``). It has no
 side-effect callbacks: steps do their work first, then the trigger is fired, then the store
 commits the new state with its event (``pytransitions`` does not roll a state back when a
@@ -9,52 +10,17 @@ callback raises after the change).
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any, Protocol
 
 from transitions import Machine, MachineError
 
 from workflows.errors import InvalidTransition
-
-
-class State(StrEnum):
-    """Item states; values are the strings stored in ``migration_items.status``."""
-
-    pending = "pending"
-    imported = "imported"
-    images_processed = "images_processed"
-    tags_synced = "tags_synced"
-    promoted = "promoted"
-    staged = "staged"
-    conflicted = "conflicted"
-    failed = "failed"
-    ignored = "ignored"
-    deleted = "deleted"
-
-
-WORKING = frozenset({State.pending, State.imported, State.images_processed, State.tags_synced})
-"""States a driver may claim and advance."""
-FINAL = frozenset({State.promoted, State.staged, State.ignored, State.deleted})
-"""States nothing leaves."""
-WAITING = frozenset({State.conflicted, State.failed})
-"""States that need a person (``resolve``) or a ``retry``."""
-
-
-class Strategy(StrEnum):
-    """A decision for a conflicted item: the one list of strategies (CLI, API and guards).
-
-    ``override`` / ``merge`` write the incoming model and re-run the item; ``ignore`` ends it
-    untouched; ``delete`` ends it and removes a pending source.
-    """
-
-    OVERRIDE = "override"
-    MERGE = "merge"
-    IGNORE = "ignore"
-    DELETE = "delete"
-
-
-STRATEGIES = tuple(s.value for s in Strategy)
-"""Conflict strategies accepted by ``resolve``, as stored strings."""
+from workflows.states import FINAL as FINAL
+from workflows.states import STRATEGIES as STRATEGIES
+from workflows.states import WAITING as WAITING
+from workflows.states import WORKING as WORKING
+from workflows.states import State as State
+from workflows.states import Strategy as Strategy
 
 
 class Stateful(Protocol):

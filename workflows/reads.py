@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select, text, update
+from sqlalchemy import Engine, and_, case, func, select
 
 from workflows import clock
-from workflows.errors import NotFound
 from workflows.fence import (
     EVENTS,
-    FINAL_VALUES,
     ITEM_COLUMNS,
     ITEMS,
-    RUNS,
     WORKING_VALUES,
     item_from_row,
 )
-from workflows.machine import State
 from workflows.records import EventRow, RunInfo, RunStatus, Wakeup, WorkItem
-from workflows.tables import FINAL_EVENT_SQL
-
-RATE_WINDOW_SECONDS = 60.0
-RATE_SAMPLE = 10_000
-"""The rate is measured over the last minute, or over the latest RATE_SAMPLE completions
-when more than that happened in the minute (so the query stays bounded)."""
+from workflows.status import read_run, read_runs, run_status
 
 
 class StoreReads:
@@ -65,16 +55,11 @@ class StoreReads:
 
     def run(self, run_id: int) -> RunInfo:
         """One run; raises :class:`NotFound`."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).first()
-        if row is None:
-            raise NotFound(f"no migration run {run_id}")
-        return _run(row)
+        return read_run(self.engine, run_id)
 
     def runs(self) -> list[RunInfo]:
         """Every run, newest first."""
-        with self.engine.connect() as conn:
-            return [_run(r) for r in conn.execute(select(RUNS).order_by(RUNS.c.id.desc()))]
+        return read_runs(self.engine)
 
     def get_item(self, item_id: int) -> WorkItem | None:
         """One item, or None."""
@@ -138,67 +123,4 @@ class StoreReads:
 
     def status(self, run_id: int) -> RunStatus:
         """Counts per state, done/total, rate, ETA; marks the run finished when it is."""
-        now = clock.now()
-        since = now - RATE_WINDOW_SECONDS
-        with self.engine.connect() as conn:
-            run = conn.execute(
-                select(RUNS.c.created_at, RUNS.c.finished_at).where(RUNS.c.id == run_id)
-            ).first()
-            if run is None:
-                raise NotFound(f"no migration run {run_id}")
-            per_state = conn.execute(
-                select(ITEMS.c.status, func.count())
-                .where(ITEMS.c.run_id == run_id)
-                .group_by(ITEMS.c.status)
-            ).all()
-            # The latest completions (at most RATE_SAMPLE) through the partial index.
-            latest = (
-                select(EVENTS.c.at)
-                .where(EVENTS.c.run_id == run_id, EVENTS.c.at >= since, text(FINAL_EVENT_SQL))
-                .order_by(EVENTS.c.at.desc())
-                .limit(RATE_SAMPLE)
-                .subquery()
-            )
-            recent, oldest = conn.execute(select(func.count(), func.min(latest.c.at))).one()
-        counts = {s.value: 0 for s in State}
-        for state, count in per_state:
-            counts[state] = counts.get(state, 0) + int(count)
-        total = sum(counts.values())
-        done = sum(counts[s] for s in FINAL_VALUES)
-        waiting = counts[State.conflicted.value] + counts[State.failed.value]
-        remaining = sum(counts[s] for s in WORKING_VALUES)
-        window = min(RATE_WINDOW_SECONDS, max(now - float(run.created_at), 1.0))
-        if recent >= RATE_SAMPLE:
-            window = min(window, max(now - float(oldest), 1.0))
-        rate = int(recent) / window
-        finished = remaining == 0
-        if finished != (run.finished_at is not None):
-            with self.writer.begin() as conn:
-                conn.execute(
-                    update(RUNS)
-                    .where(RUNS.c.id == run_id)
-                    .values(finished_at=now if finished else None, updated_at=now)
-                )
-        return RunStatus(
-            run_id=run_id,
-            counts=counts,
-            total=total,
-            done=done,
-            waiting=waiting,
-            remaining=remaining,
-            rate=rate,
-            eta_seconds=remaining / rate if rate > 0 else None,
-            resumable=remaining > 0,
-            finished=finished,
-        )
-
-
-def _run(row: Any) -> RunInfo:
-    return RunInfo(
-        id=row.id,
-        kind=row.kind,
-        fingerprint=row.source_fingerprint,
-        options=dict(row.options or {}),
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-    )
+        return run_status(self.engine, self.writer, run_id)

@@ -1,0 +1,119 @@
+"""The workflow engine's own tables: runs, items (one persisted state machine each), events.
+
+They are SQLAlchemy Core tables in their own metadata, so the engine needs nothing from
+``backend`` and a read (run status) needs no ORM; the library's Alembic environment reads this
+metadata beside the library's. :mod:`workflows.tables` maps ORM classes on them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+IMMEDIATE = "sqlite_immediate"
+"""Execution option read by the engine's ``begin`` hook: ``BEGIN IMMEDIATE`` on SQLite."""
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, but its SQLite transactions take the write lock up front."""
+    return engine.execution_options(**{IMMEDIATE: True})
+
+
+METADATA = MetaData()
+"""The workflow tables' metadata (Alembic compares it with the database)."""
+
+RUNS = Table(
+    "migration_runs",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("source_fingerprint", String(128), nullable=False, default=""),
+    Column("options", JSON, nullable=False, default=dict),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("open_key", String(128)),
+    Index("uq_migration_runs_open_key", "kind", "open_key", unique=True),
+)
+"""One migration run (legacy or promotion); its status is derived from its items.
+
+``open_key`` is the source fingerprint while the run is *the* run of its source; the unique
+index on ``(kind, open_key)`` makes "find or create the run" safe across processes. A run
+gives the key up (NULL) only when a newer run may take its place (see the store).
+"""
+
+ITEMS = Table(
+    "migration_items",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("migration_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("source_key", String(64), nullable=False),
+    Column("sha256", String(64)),
+    Column("status", String(24), nullable=False),
+    Column("failed_from_state", String(24)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=5),
+    Column("crashes", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", Float),
+    Column("last_error_code", String(64)),
+    Column("last_error", Text),
+    Column("warnings", JSON, nullable=False, default=list),
+    Column("artifacts", JSON, nullable=False, default=dict),
+    Column("strategy", String(16)),
+    Column("version", Integer, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False, default=0.0),
+    UniqueConstraint("run_id", "source_key", name="uq_migration_items_run_source"),
+    Index("ix_migration_items_claim", "run_id", "status", "next_attempt_at"),
+    Index("ix_migration_items_lease", "lease_owner"),
+)
+"""One persisted state machine: a legacy row or a pending model inside a run."""
+
+FINAL_EVENT_SQL = "to_state IN ('deleted', 'ignored', 'promoted', 'staged')"
+"""Events that finish an item; the partial index and the status rate query share this text."""
+
+EVENTS = Table(
+    "migration_events",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "item_id",
+        Integer,
+        ForeignKey("migration_items.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("run_id", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("from_state", String(24), nullable=False),
+    Column("to_state", String(24), nullable=False),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("error_code", String(64)),
+    Column("error", Text),
+    Column("at", Float, nullable=False, index=True),
+    Column("detail", JSON, nullable=False, default=dict),
+    UniqueConstraint("item_id", "seq", name="uq_migration_events_item_seq"),
+    Index(
+        "ix_migration_events_final",
+        "run_id",
+        "at",
+        sqlite_where=text(FINAL_EVENT_SQL),
+        postgresql_where=text(FINAL_EVENT_SQL),
+    ),
+)
+"""One transition in an item's history; ``seq`` is gap-free per item."""
