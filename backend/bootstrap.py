@@ -1,32 +1,41 @@
 """The composition root: settings → engine, schema, session factories, store, steps, service.
 
 The CLI, the Flask app, the demo and the benchmarks build through here; nothing else builds
-an engine or a service.
+an engine or a service. Importing this module loads only the settings, the schema check and
+the read-only facade (:func:`build_reads`, for ``status``); :func:`build` imports the
+service's modules (the ORM, the steps, Pillow, the state machine) when it first runs.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from backend.config import Settings
 from backend.database import schema
-from backend.database.migration.claims import claim_weight
-from backend.database.migration.hashing import HashCache
-from backend.database.migration.pending_batch import PendingBatch
-from backend.database.migration.resources import LegacyReaders, RunOptions, ThreadDrivers
-from backend.database.migration.results import RunKind
-from backend.database.migration.service import MigrationService
-from backend.database.migration.steps.context import StepEnv
-from backend.database.migration.steps.legacy import legacy_steps
-from backend.database.migration.steps.promotion import promotion_steps
-from backend.database.migration.summary import ModelLookup
-from backend.database.migration.types import TypeMap
-from backend.database.migration.wiring import Wiring
-from backend.database.session import make_session_factory, writer
-from workflows.steps import Steps
-from workflows.store import WorkflowStore
+from backend.database.migration.run_reads import RunReads
+
+if TYPE_CHECKING:
+    from backend.database.migration.service import MigrationService
+    from backend.database.migration.wiring import Wiring
 
 
 def build(settings: Settings) -> Wiring:
     """Every collaborator of the use cases, on the library at head revision."""
+    from backend.database.migration.claims import claim_weight
+    from backend.database.migration.hashing import HashCache
+    from backend.database.migration.pending_batch import PendingBatch
+    from backend.database.migration.resources import LegacyReaders, RunOptions, ThreadDrivers
+    from backend.database.migration.results import RunKind
+    from backend.database.migration.steps.context import StepEnv
+    from backend.database.migration.steps.legacy import legacy_steps
+    from backend.database.migration.steps.promotion import promotion_steps
+    from backend.database.migration.summary import ModelLookup
+    from backend.database.migration.types import TypeMap
+    from backend.database.migration.wiring import Wiring
+    from backend.database.session import make_session_factory, writer
+    from workflows.steps import Steps
+    from workflows.store import WorkflowStore
+
     engine = schema.open_library(settings)
     sessions = make_session_factory(engine)
     write_sessions = make_session_factory(writer(engine))
@@ -72,4 +81,12 @@ def build(settings: Settings) -> Wiring:
 
 def build_service(settings: Settings) -> MigrationService:
     """The service the CLI and the HTTP API call, on a freshly built wiring."""
+    from backend.database.migration.service import MigrationService
+
     return MigrationService(build(settings))
+
+
+def build_reads(settings: Settings) -> RunReads:
+    """The read-only facade of ``model-migrate status``: run status on the library's engine,
+    its schema checked as :func:`build` checks it (and upgraded when behind)."""
+    return RunReads(settings, schema.open_library(settings))

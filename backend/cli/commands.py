@@ -1,4 +1,5 @@
-"""``model-migrate``: the command line. Every command calls MigrationService and nothing else.
+"""``model-migrate``: the command line. Every command calls MigrationService and nothing else
+(``status`` calls the read-only facade that ``backend.bootstrap`` builds beside it).
 
 Exit codes: 0 done, 3 done with conflicts or failures left, 2 bad input or settings, 1 the
 environment (disk full, read-only, locked, corrupt) or an unexpected error, 130 / 143 stopped
@@ -19,6 +20,7 @@ from backend.cli.context import (
     err_console,
     fail,
     out_console,
+    reads_for,
     resume_with,
     service_for,
     settings_of,
@@ -28,7 +30,7 @@ from backend.cli.serve import serve
 from backend.cli.signals import set_title
 from backend.cli.verify import verify
 from backend.cli.workers import workers_option
-from workflows.machine import Strategy
+from workflows.states import Strategy
 
 if TYPE_CHECKING:
     from backend.cli.output import ProgressReporter
@@ -210,8 +212,8 @@ def promote(
 @click.pass_context
 def status(ctx: click.Context, run_id: int | None, as_json: bool) -> None:
     """Status of one run, or of every run."""
-    with service_for(ctx) as service:
-        runs = [service.run_status(run_id)] if run_id is not None else service.list_runs()
+    with reads_for(ctx) as reads:
+        runs = [reads.run_status(run_id)] if run_id is not None else reads.list_runs()
     if as_json:
         emit(runs[0] if run_id is not None else runs, True)
         return

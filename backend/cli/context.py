@@ -14,10 +14,10 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import click
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from backend.config import Settings
+    from backend.database.migration.run_reads import RunReads
     from backend.database.migration.service import MigrationService
 
 
@@ -113,41 +114,73 @@ def settings_of(ctx: click.Context) -> Settings:
     return root.obj
 
 
-def _import_bootstrap() -> None:
-    """Import the service's modules with the garbage collector paused, then freeze them.
+@contextmanager
+def _collector_paused(first: str) -> Iterator[None]:
+    """Import and build with the garbage collector paused, then freeze what was made — unless
+    module ``first`` is already imported (only the first build of a process does this).
 
-    They (SQLAlchemy, pydantic and ours) create some 10⁵ objects that live as long as the
-    process: the collector would scan them again and again while they are imported, and once
-    more at exit. Pausing it and then freezing them (``gc.freeze``: later collections skip
-    them) takes ~25 % off a short command (``status``: ~0.15 s of ~0.6 s on the 2-core test
-    machine). Only the first import does this; commands collect their own garbage as usual.
+    The modules (SQLAlchemy, pydantic and ours) create some 10⁵ objects that live as long as
+    the process: the collector would scan them again and again while they are imported, and
+    once more at exit. Pausing it and then freezing them (``gc.freeze``: later collections
+    skip them) takes ~25 % off a short command (``status``: ~0.15 s of ~0.6 s on the 2-core
+    test machine). Commands collect their own garbage as usual.
     """
-    if "backend.bootstrap" in sys.modules or not gc.isenabled():
+    if first in sys.modules or not gc.isenabled():
+        yield
         return
     gc.disable()
     try:
-        import backend.bootstrap  # noqa: F401
+        yield
     finally:
         gc.freeze()
         gc.enable()
 
 
-@contextmanager
-def service_for(ctx: click.Context) -> Iterator[MigrationService]:
-    """Build the service from settings; map domain errors to exit code 2."""
-    _import_bootstrap()
-    from backend.bootstrap import build_service
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
+
+_C = TypeVar("_C", bound=_Closable)
+
+
+def _built(ctx: click.Context, build: Callable[[Settings], _C]) -> _C:
     try:
-        service = build_service(settings_of(ctx))
+        return build(settings_of(ctx))
     except MigrationError as exc:
         _fail_with(ctx, exc)
+
+
+@contextmanager
+def _closing(ctx: click.Context, opened: _C) -> Iterator[_C]:
     try:
-        yield service
+        yield opened
     except MigrationError as exc:
         _fail_with(ctx, exc)
     finally:
-        service.close()
+        opened.close()
+
+
+@contextmanager
+def service_for(ctx: click.Context) -> Iterator[MigrationService]:
+    """Build the service from settings; map domain errors to exit code 2."""
+    with _collector_paused("backend.database.migration.service"):
+        from backend.bootstrap import build_service
+
+        service = _built(ctx, build_service)
+    with _closing(ctx, service):
+        yield service
+
+
+@contextmanager
+def reads_for(ctx: click.Context) -> Iterator[RunReads]:
+    """The read-only facade (run status) from settings: the schema check and the engine, none
+    of the service's modules; domain errors map to exit codes as with :func:`service_for`."""
+    with _collector_paused("backend.bootstrap"):
+        from backend.bootstrap import build_reads
+
+        reads = _built(ctx, build_reads)
+    with _closing(ctx, reads):
+        yield reads
 
 
 def _fail_with(ctx: click.Context, exc: Exception) -> NoReturn:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
-from workflows.tables import IMMEDIATE, writer
+from workflows.core_tables import IMMEDIATE, writer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["IMMEDIATE", "is_sqlite", "make_engine", "make_session_factory", "writer"]
 
@@ -59,5 +61,8 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory whose sessions keep loaded objects usable after commit."""
+    """A session factory whose sessions keep loaded objects usable after commit (imports
+    ``sqlalchemy.orm``, which a command that only reads the workflow tables does not need)."""
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(bind=engine, expire_on_commit=False)

@@ -1,5 +1,6 @@
 """The CLI imports what a command needs when it runs: ``--help`` loads click and little else,
-``status --json`` on a current library neither Alembic nor Flask nor rich (checked in a new
+``status --json`` on a current library reads through SQLAlchemy Core and pydantic only — no
+ORM, pydantic-settings, state machine, Alembic, Pillow, Flask or rich (checked in a new
 interpreter, so nothing this test process imported counts)."""
 
 from __future__ import annotations
@@ -16,13 +17,36 @@ from backend.config import Settings
 from backend.sample.legacy_factory import make_sample_library
 from tests.helpers.crash_cli import REPO, cli_env
 
-HEAVY = ("sqlalchemy", "flask", "PIL", "alembic", "rich", "pydantic", "pydantic_settings")
+HEAVY = (
+    "sqlalchemy",
+    "flask",
+    "PIL",
+    "alembic",
+    "rich",
+    "pydantic",
+    "pydantic_settings",
+    "transitions",
+)
+NOT_FOR_STATUS = (
+    "sqlalchemy.orm",
+    "pydantic_settings",
+    "transitions",
+    "alembic",
+    "PIL",
+    "flask",
+    "rich",
+    "backend.database.migration.service",
+    "backend.database.migration.steps",
+    "workflows.store",
+)
+"""What ``status`` has no use for: importing any of these costs it 15-60 ms of start-up."""
 
 LOADED = """
 import gc, json, sys
 from click.testing import CliRunner
 
 before = {m.split(".")[0] for m in sys.modules}
+before_full = set(sys.modules)
 from backend.cli import main
 after_import = {m.split(".")[0] for m in sys.modules}
 args = json.loads(sys.argv[1])
@@ -32,6 +56,7 @@ if args:
 print(json.dumps({
     "import": sorted(after_import - before),
     "run": sorted({m.split(".")[0] for m in sys.modules} - before),
+    "modules": sorted(set(sys.modules) - before_full),
     "collector": [gc.isenabled(), gc.get_freeze_count() > 0],
 }))
 """
@@ -62,7 +87,7 @@ def test_importing_the_cli_loads_no_database_web_image_or_console_library(
     assert loaded["collector"] == [True, False]
 
 
-def test_status_json_on_a_current_library_loads_no_alembic_flask_or_rich(tmp_path: Path) -> None:
+def test_status_json_reads_without_the_orm_settings_library_or_machine(tmp_path: Path) -> None:
     lib = make_sample_library(tmp_path / "legacy", models=12, image_size=None)
     service = build_service(Settings(data_dir=tmp_path / "data"))
     try:
@@ -70,9 +95,24 @@ def test_status_json_on_a_current_library_loads_no_alembic_flask_or_rich(tmp_pat
         service.run_until_done(run.id, workers=1)
     finally:
         service.close()
-    loaded = loaded_by(["status", str(run.id), "--json"], tmp_path / "data")
-    assert "sqlalchemy" in loaded["run"]  # it did read the run
-    assert [m for m in ("alembic", "flask", "rich") if m in loaded["run"]] == []
-    # The service's modules were imported with the collector paused and then frozen; the
-    # collector runs again for the command itself.
+    for args in (["status", str(run.id), "--json"], ["status", "--json"]):
+        loaded = loaded_by(args, tmp_path / "data")
+        assert "sqlalchemy" in loaded["run"]  # it did read the run
+        assert "backend.database.migration.run_reads" in loaded["modules"]
+        assert [m for m in NOT_FOR_STATUS if imported(m, loaded["modules"])] == []
+        # The modules were imported with the collector paused and then frozen; the
+        # collector runs again for the command itself.
+        assert loaded["collector"] == [True, True]
+
+
+def imported(module: str, modules: list[str]) -> bool:
+    """Whether ``module`` or one of its submodules is among ``modules``."""
+    return any(m == module or m.startswith(f"{module}.") for m in modules)
+
+
+def test_a_command_that_needs_the_service_still_pauses_the_collector(tmp_path: Path) -> None:
+    lib = make_sample_library(tmp_path / "legacy", models=4, image_size=None, include_cases=False)
+    loaded = loaded_by(["legacy", str(lib.db_path), str(lib.images_dir), "--json"], tmp_path)
+    assert imported("backend.database.migration.service", loaded["modules"])
+    assert imported("sqlalchemy.orm", loaded["modules"])
     assert loaded["collector"] == [True, True]

@@ -12,7 +12,7 @@ from backend.database.migration.batching import BatchSizer
 from backend.database.migration.errors import InvalidInputError
 from backend.database.migration.faults import checkpoint
 from backend.database.migration.library import LibraryRepository
-from backend.database.migration.mapping import batch_size_or, status_record
+from backend.database.migration.mapping import batch_size_or
 from backend.database.migration.resources import run_info
 from backend.database.migration.results import (
     AdvanceResult,
@@ -20,6 +20,8 @@ from backend.database.migration.results import (
     RunKind,
     RunStatusRecord,
 )
+from backend.database.migration.run_reads import run_status as read_run_status
+from backend.database.migration.run_reads import status_record
 from backend.database.migration.wiring import Wiring
 from backend.database.migration.workers import run_with_workers
 from workflows.driver import ItemReport
@@ -30,8 +32,7 @@ ProgressFn = Callable[[RunStatusRecord], None]
 
 def run_status(wiring: Wiring, run_id: int) -> RunStatusRecord:
     """Counts per state, done/total, rate, ETA and whether the run can resume."""
-    info = run_info(wiring.store, run_id)
-    return status_record(info.kind, wiring.store.status(run_id))
+    return read_run_status(wiring.engine, run_id)
 
 
 def advance(wiring: Wiring, run_id: int, batch_size: int | None = None) -> AdvanceResult:

@@ -3,8 +3,6 @@ the service's inputs."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
@@ -18,7 +16,7 @@ from backend.database.migration.results import (
     RunStatusRecord,
 )
 from workflows.machine import State
-from workflows.records import RunInfo, RunStatus, WorkItem
+from workflows.records import RunInfo, WorkItem
 from workflows.store import WorkflowStore
 
 
@@ -34,11 +32,6 @@ def run_record(info: RunInfo, *, resumed: bool = False) -> RunRecord:
         resumed=resumed,
         backup_path=info.options.get("backup_path"),
     )
-
-
-def status_record(kind: str, status: RunStatus) -> RunStatusRecord:
-    """A run's derived status as the service returns it."""
-    return RunStatusRecord(kind=kind, **asdict(status))
 
 
 def legacy_summary(

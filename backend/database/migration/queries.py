@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend.database import schema
 from backend.database.migration.errors import InvalidInputError, NotFoundError
 from backend.database.migration.library import LibraryRepository
-from backend.database.migration.mapping import STATES, run_record, status_record
+from backend.database.migration.mapping import STATES, run_record
 from backend.database.migration.preview import conflict_preview as preview_conflict
 from backend.database.migration.records import PendingModelRecord
 from backend.database.migration.resources import run_info
@@ -20,6 +20,7 @@ from backend.database.migration.results import (
     RunRecord,
     RunStatusRecord,
 )
+from backend.database.migration.run_reads import list_runs as read_runs
 from backend.database.migration.runs import get_item
 from backend.database.migration.summary import items_page, summarize
 from backend.database.migration.wiring import Wiring
@@ -44,9 +45,7 @@ def get_run(wiring: Wiring, run_id: int) -> RunRecord:
 
 def list_runs(wiring: Wiring) -> list[RunStatusRecord]:
     """Every run with its status, newest first."""
-    store = wiring.store
-    runs = sorted(store.runs(), key=lambda r: r.id, reverse=True)
-    return [status_record(r.kind, store.status(r.id)) for r in runs]
+    return read_runs(wiring.engine)
 
 
 def list_items(

@@ -7,14 +7,13 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
 )
 
 from backend.database.migration.jsonsafe import loads_bounded
+from backend.database.migration.record import Record as Record
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -45,12 +44,6 @@ def _non_empty(value: str) -> str:
 Sha256 = Annotated[str, BeforeValidator(normalize_sha256)]
 NonEmptyStr = Annotated[str, AfterValidator(_non_empty)]
 TagName = Annotated[str, AfterValidator(lambda v: _non_empty(normalize_tag(v)))]
-
-
-class Record(BaseModel):
-    """Base of the strict records: unknown fields are errors, ORM rows are readable."""
-
-    model_config = ConfigDict(extra="forbid", from_attributes=True, strict=False)
 
 
 class ItemWarning(Record):

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
 
 from backend.database.migration.records import ItemWarning, Prompts, Record
-
-
-class RunKind(StrEnum):
-    """What a run migrates; values are the strings stored in ``migration_runs.kind``."""
-
-    LEGACY = "legacy"
-    """Stage 1: the rows of a legacy v1 library."""
-    PROMOTION = "promotion"
-    """Stage 2: pending models promoted into the library."""
+from backend.database.migration.run_records import RunKind as RunKind
+from backend.database.migration.run_records import RunStatusRecord as RunStatusRecord
 
 
 class RunRecord(Record):
@@ -30,22 +22,6 @@ class RunRecord(Record):
     finished_at: float | None = None
     resumed: bool = False
     backup_path: str | None = None
-
-
-class RunStatusRecord(Record):
-    """Aggregate state of a run, derived from its items."""
-
-    run_id: int
-    kind: RunKind
-    counts: dict[str, int]
-    total: int
-    done: int
-    waiting: int
-    remaining: int
-    rate: float
-    eta_seconds: float | None
-    resumable: bool
-    finished: bool
 
 
 class EventRecord(Record):
