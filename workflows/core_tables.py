@@ -2,7 +2,9 @@
 
 They are SQLAlchemy Core tables in their own metadata, so the engine needs nothing from
 ``backend`` and a read (run status) needs no ORM; the library's Alembic environment reads this
-metadata beside the library's. :mod:`workflows.tables` maps ORM classes on them.
+metadata beside the library's. :mod:`workflows.tables` maps ORM classes on them and adds the
+one index with dialect options (their validation imports SQLAlchemy's PostgreSQL dialect,
+~15 ms that a read of run status does not need); Alembic's environment imports that module.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
 )
 
 IMMEDIATE = "sqlite_immediate"
@@ -108,12 +109,6 @@ EVENTS = Table(
     Column("at", Float, nullable=False, index=True),
     Column("detail", JSON, nullable=False, default=dict),
     UniqueConstraint("item_id", "seq", name="uq_migration_events_item_seq"),
-    Index(
-        "ix_migration_events_final",
-        "run_id",
-        "at",
-        sqlite_where=text(FINAL_EVENT_SQL),
-        postgresql_where=text(FINAL_EVENT_SQL),
-    ),
 )
-"""One transition in an item's history; ``seq`` is gap-free per item."""
+"""One transition in an item's history; ``seq`` is gap-free per item. Its partial index of
+finishing events (``ix_migration_events_final``) is declared in :mod:`workflows.tables`."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import FromClause
+from sqlalchemy import FromClause, Index, text
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
 from workflows.core_tables import EVENTS as EVENTS
@@ -18,6 +18,17 @@ from workflows.core_tables import ITEMS as ITEMS
 from workflows.core_tables import METADATA as METADATA
 from workflows.core_tables import RUNS as RUNS
 from workflows.core_tables import writer as writer
+
+FINAL_EVENTS_INDEX = Index(
+    "ix_migration_events_final",
+    EVENTS.c.run_id,
+    EVENTS.c.at,
+    sqlite_where=text(FINAL_EVENT_SQL),
+    postgresql_where=text(FINAL_EVENT_SQL),
+)
+"""The partial index of finishing events (migration 0003), on :data:`EVENTS` from here on:
+its dialect options import SQLAlchemy's PostgreSQL dialect, which :mod:`workflows.core_tables`
+(read by ``status``) does not import."""
 
 
 class WorkflowBase(DeclarativeBase):
