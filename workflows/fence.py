@@ -14,6 +14,8 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     Connection,
+    Insert,
+    Integer,
     Table,
     Update,
     and_,
@@ -28,6 +30,7 @@ from workflows import clock
 from workflows.errors import LeaseLost
 from workflows.machine import FINAL, WORKING, fire
 from workflows.records import WorkItem
+from workflows.rowsets import JsonRows, columns_of
 from workflows.tables import MigrationEvent, MigrationItem, MigrationRun
 
 ITEMS = cast(Table, MigrationItem.__table__)
@@ -281,10 +284,17 @@ def write_fired(
                     "detail": transition.detail or {},
                 }
             )
-    result = conn.execute(_BULK_UPDATE, updates)
-    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(updates):
-        raise LeaseLost(f"{len(updates) - result.rowcount} fenced items changed under the lock")
-    conn.execute(insert(EVENTS), events)
+    if conn.dialect.name == "postgresql":
+        params: dict[str, Any] = {**_UPDATE_ROWS.params(updates), "f_owner": owner}
+        changed = conn.execute(_SET_UPDATE, params).rowcount
+        write_events: tuple[Insert, Any] = (_SET_INSERT_EVENTS, _EVENT_ROWS.params(events))
+    else:
+        result = conn.execute(_BULK_UPDATE, updates)
+        changed = result.rowcount if conn.dialect.supports_sane_multi_rowcount else len(updates)
+        write_events = (insert(EVENTS), events)
+    if changed != len(updates):
+        raise LeaseLost(f"{len(updates) - changed} fenced items changed under the lock")
+    conn.execute(*write_events)
     for item, fired in entries:
         item.version += len(fired)
         item.last_error_code = None
@@ -303,6 +313,30 @@ _BULK_UPDATE = (
         version=bindparam("v_version"),
         **{name: bindparam(f"v_{name}") for name in _UPDATE_FIELDS},
     )
+)
+
+# PostgreSQL: the same writes as one statement each over one JSON parameter (workflows.rowsets).
+_UPDATE_ROWS = JsonRows(
+    [("f_id", Integer()), ("f_version", Integer()), ("v_version", Integer())]
+    + [(f"v_{name}", ITEMS.c[name].type) for name in _UPDATE_FIELDS]
+)
+_SET_UPDATE = (
+    update(ITEMS)
+    .where(
+        ITEMS.c.id == _UPDATE_ROWS.column("f_id"),
+        ITEMS.c.version == _UPDATE_ROWS.column("f_version"),
+        ITEMS.c.lease_owner == bindparam("f_owner"),
+    )
+    .values(
+        version=_UPDATE_ROWS.column("v_version"),
+        **{name: _UPDATE_ROWS.column(f"v_{name}") for name in _UPDATE_FIELDS},
+    )
+)
+_EVENT_COLUMNS = ("item_id", "run_id", "seq", *_EVENT_FIELDS, "detail")
+_EVENT_ROWS = JsonRows(columns_of(EVENTS, _EVENT_COLUMNS))
+_SET_INSERT_EVENTS = insert(EVENTS).from_select(
+    list(_EVENT_COLUMNS),
+    select(*(_EVENT_ROWS.column(n) for n in _EVENT_COLUMNS)),
 )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from workflows import clock
 from workflows.fence import FINAL_VALUES, ITEMS, RUNS
 from workflows.machine import State
+from workflows.rowsets import JsonRows, columns_of
 
 INSERT_CHUNK = 5_000
 
@@ -119,10 +120,40 @@ def insert_items(
             }
         )
         if len(batch) >= INSERT_CHUNK:
-            conn.execute(insert(ITEMS), batch)
-            added += len(batch)
+            added += _insert(conn, batch)
             batch = []
-    if batch:
-        conn.execute(insert(ITEMS), batch)
-        added += len(batch)
-    return added
+    return added + _insert(conn, batch)
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert item rows: ``executemany`` on SQLite, one statement on PostgreSQL."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SET_INSERT_ITEMS, _ITEM_ROWS.params(rows))
+    else:
+        conn.execute(insert(ITEMS), rows)
+    return len(rows)
+
+
+_ITEM_COLUMNS = (
+    "run_id",
+    "kind",
+    "source_key",
+    "sha256",
+    "status",
+    "failed_from_state",
+    "attempts",
+    "max_attempts",
+    "crashes",
+    "next_attempt_at",
+    "warnings",
+    "artifacts",
+    "version",
+    "updated_at",
+)
+_ITEM_ROWS = JsonRows(columns_of(ITEMS, _ITEM_COLUMNS), ordered=True)
+_SET_INSERT_ITEMS = insert(ITEMS).from_select(
+    list(_ITEM_COLUMNS),
+    select(*(_ITEM_ROWS.column(n) for n in _ITEM_COLUMNS)).order_by(_ITEM_ROWS.order),
+)

@@ -31,9 +31,9 @@ from backend.database.migration.library_statements import (
     SET_META,
     SET_PENDING_SHA,
     TAGS,
-    ignore_links,
     insert_ignore,
-    insert_new_model,
+    insert_new_models,
+    link_tags,
 )
 from backend.database.migration.records import (
     MetaJson,
@@ -205,7 +205,7 @@ class LibraryRepository:
             }
             for record in records
         ]
-        return set(conn.execute(insert_new_model(conn.dialect.name), rows).scalars())
+        return insert_new_models(conn, rows)
 
     def set_images_count(self, sha256: str, count: int) -> None:
         """Store ``images_count`` in the model's meta_json."""
@@ -277,7 +277,7 @@ class LibraryRepository:
         stored = self._tag_names_for({n for _, n in links})
         conn = self.session.connection()
         rows = [{"sha": s, "name": stored[n]} for s, n in links]
-        conn.execute(ignore_links(conn.dialect.name), rows)
+        link_tags(conn, rows)
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""

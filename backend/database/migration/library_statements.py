@@ -3,16 +3,18 @@ the ORM's per-statement processing, and a cached statement reuses its compiled f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, Insert, Table, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.database.models import Model, ModelTag, PendingImport, PendingModelTag, Tag
 from backend.database.v2schema import RAISE_TAGS_ID_MAX
+from workflows.rowsets import JsonRows, columns_of
 
 MODELS = cast(Table, Model.__table__)
 TAGS = cast(Table, Tag.__table__)
@@ -75,3 +77,44 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, object]])
         inserted = conn.execute(ignore(conn.dialect.name, table), rows).rowcount
         if table is TAGS and inserted != 0:  # psycopg reports -1: unknown, so raise it
             conn.execute(RAISE_TAGS)
+
+
+NEW_MODEL_COLUMNS = ("sha256", "path", "name", "type", "size_bytes", "created_at", "meta_json")
+_MODEL_ROWS = JsonRows(columns_of(MODELS, NEW_MODEL_COLUMNS), ordered=True)
+_SET_NEW_MODELS = (
+    pg_insert(MODELS)
+    .from_select(
+        list(NEW_MODEL_COLUMNS),
+        select(*(_MODEL_ROWS.column(n) for n in NEW_MODEL_COLUMNS)).order_by(_MODEL_ROWS.order),
+    )
+    .on_conflict_do_nothing()
+    .returning(MODELS.c.sha256)
+)
+_LINK_ROWS = JsonRows([("sha", MODEL_TAGS.c.model_hash.type), ("name", TAGS.c.name.type)])
+_SET_LINKS = (
+    pg_insert(MODEL_TAGS)
+    .from_select(
+        ["model_hash", "tag_id"],
+        select(_LINK_ROWS.column("sha"), TAGS.c.id)
+        .select_from(_LINK_ROWS.alias)
+        .join(TAGS, TAGS.c.name == _LINK_ROWS.column("name")),
+    )
+    .on_conflict_do_nothing()
+)
+
+
+def insert_new_models(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the models (rows keyed by :data:`NEW_MODEL_COLUMNS`) whose hash is not in the
+    library yet; the hashes inserted. One statement over one JSON parameter on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        return set(conn.execute(_SET_NEW_MODELS, _MODEL_ROWS.params(rows)).scalars())
+    return set(conn.execute(insert_new_model(conn.dialect.name), rows).scalars())
+
+
+def link_tags(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Link models to tags found by name (rows ``{"sha", "name"}``), unless linked; one
+    statement over one JSON parameter on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SET_LINKS, _LINK_ROWS.params(rows))
+    else:
+        conn.execute(ignore_links(conn.dialect.name), rows)
