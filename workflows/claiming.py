@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Update, case, func, or_, select, text, update
 
 from workflows import clock
-from workflows.fence import ITEM_COLUMNS, ITEMS, WORKING_VALUES
+from workflows.fence import ITEM_COLUMNS, ITEMS
+from workflows.tables import WORKING_ITEM_SQL
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def claim_statement(
     if weight is not None:
         columns.append(func.coalesce(weight.weight, 0).label("weight"))
     pick = select(*columns).where(
-        ITEMS.c.status.in_(WORKING_VALUES),
+        text(WORKING_ITEM_SQL),
         ITEMS.c.next_attempt_at <= now,
         or_(ITEMS.c.lease_owner.is_(None), ITEMS.c.lease_expires_at < now),
     )

@@ -85,6 +85,10 @@ ITEMS = Table(
 )
 """One persisted state machine: a legacy row or a pending model inside a run."""
 
+WORKING_ITEM_SQL = "status IN ('images_processed', 'imported', 'pending', 'tags_synced')"
+"""Items still to move; the claim's partial index and the claim share this text, so the
+planner can see that the index covers the query (a bound ``IN`` list would hide it)."""
+
 FINAL_EVENT_SQL = "to_state IN ('deleted', 'ignored', 'promoted', 'staged')"
 """Events that finish an item; the partial index and the status rate query share this text."""
 

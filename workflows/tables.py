@@ -17,6 +17,7 @@ from workflows.core_tables import IMMEDIATE as IMMEDIATE
 from workflows.core_tables import ITEMS as ITEMS
 from workflows.core_tables import METADATA as METADATA
 from workflows.core_tables import RUNS as RUNS
+from workflows.core_tables import WORKING_ITEM_SQL as WORKING_ITEM_SQL
 from workflows.core_tables import writer as writer
 
 FINAL_EVENTS_INDEX = Index(
@@ -29,6 +30,16 @@ FINAL_EVENTS_INDEX = Index(
 """The partial index of finishing events (migration 0003), on :data:`EVENTS` from here on:
 its dialect options import SQLAlchemy's PostgreSQL dialect, which :mod:`workflows.core_tables`
 (read by ``status``) does not import."""
+
+WORKING_ITEMS_INDEX = Index(
+    "ix_migration_items_working",
+    ITEMS.c.run_id,
+    ITEMS.c.id,
+    sqlite_where=text(WORKING_ITEM_SQL),
+    postgresql_where=text(WORKING_ITEM_SQL),
+)
+"""The items still to move in id order, for the claim (migration 0005); declared here for the
+same reason as :data:`FINAL_EVENTS_INDEX`."""
 
 
 class WorkflowBase(DeclarativeBase):

@@ -10,7 +10,7 @@ import pytest
 
 from workflows.errors import InvalidTransition
 from workflows.machine import FINAL, MACHINE, TRIGGERS, WAITING, WORKING, State, fire, mermaid
-from workflows.tables import FINAL_EVENT_SQL
+from workflows.tables import FINAL_EVENT_SQL, WORKING_ITEM_SQL
 
 # The diagram of DESIGN.md, written out independently of machine.py: (source, trigger, kwargs,
 # failed_from_state) -> destination.
@@ -130,3 +130,8 @@ def test_mermaid_is_generated_from_the_transitions() -> None:
 def test_final_event_sql_of_the_partial_index_names_exactly_the_final_states() -> None:
     listed = re.findall(r"'(\w+)'", FINAL_EVENT_SQL)
     assert sorted(listed) == sorted(s.value for s in FINAL)
+
+
+def test_working_item_sql_of_the_claim_index_names_exactly_the_working_states() -> None:
+    listed = re.findall(r"'(\w+)'", WORKING_ITEM_SQL)
+    assert sorted(listed) == sorted(s.value for s in WORKING)
