@@ -11,8 +11,9 @@ from sqlalchemy import Engine, text
 
 from backend.bootstrap import build_service
 from backend.config import Settings
+from backend.database import schema
 from backend.database.migration.library import LibraryRepository
-from backend.database.session import make_session_factory
+from backend.database.session import make_engine, make_session_factory
 from backend.sample.legacy_factory import make_sample_library
 from tests.helpers.v2_ddl import make_v2_library, meta, v2_connect
 
@@ -121,3 +122,26 @@ def test_a_migration_into_an_adopted_library_keeps_ids_and_tags_id_max(tmp_path:
         assert conn.execute("SELECT id FROM tags WHERE name = 'from-v2'").fetchone()[0] > top
     finally:
         conn.close()
+
+
+@pytest.mark.postgres
+def test_known_tags_leave_the_db_meta_row_unlocked(postgres_url: str) -> None:
+    """Tagging with tags that all exist must not upsert ``db_meta``: PostgreSQL locks the row
+    of an ``ON CONFLICT DO UPDATE`` even when its WHERE skips the update, and that lock made
+    two workers' group transactions wait for each other."""
+    engine = make_engine(postgres_url)
+    schema.upgrade(engine)
+    try:
+        _seed(engine)
+        sessions = make_session_factory(engine)
+        with sessions.begin() as session:
+            LibraryRepository(session).add_model_tags(SHA, ["anime", "style"])
+        with sessions.begin() as session:
+            LibraryRepository(session).add_model_tags(SHA, ["Anime", "style"])
+            with engine.connect() as other:  # raises LockNotAvailable if the row is locked
+                other.execute(text("SET lock_timeout = '1s'"))
+                locked = "SELECT value FROM db_meta WHERE key = 'tags_id_max' FOR UPDATE NOWAIT"
+                assert other.execute(text(locked)).scalar() is not None
+                other.rollback()
+    finally:
+        engine.dispose()

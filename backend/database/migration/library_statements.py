@@ -71,12 +71,24 @@ def ignore_links(dialect: str) -> Insert:
 
 def insert_ignore(session: Session, table: Table, rows: list[dict[str, object]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL, one cached statement for
-    every row. New tags raise ``db_meta.tags_id_max`` in the same transaction."""
-    if rows:
-        conn = session.connection()
-        inserted = conn.execute(ignore(conn.dialect.name, table), rows).rowcount
-        if table is TAGS and inserted != 0:  # psycopg reports -1: unknown, so raise it
+    every row. New tags raise ``db_meta.tags_id_max`` in the same transaction, and only then:
+    that upsert locks the one ``db_meta`` row until commit, which would make concurrent
+    writers take turns."""
+    if not rows:
+        return
+    conn = session.connection()
+    if table is TAGS:
+        if conn.execute(new_tag_ids(conn.dialect.name), rows).first() is not None:
             conn.execute(RAISE_TAGS)
+    else:
+        conn.execute(ignore(conn.dialect.name, table), rows)
+
+
+@cache
+def new_tag_ids(dialect: str) -> Insert:
+    """Insert tags unless present, returning the ids of those it inserted (``RETURNING``,
+    not ``rowcount``: psycopg reports -1 for this statement)."""
+    return ignore(dialect, TAGS).returning(TAGS.c.id)
 
 
 NEW_MODEL_COLUMNS = ("sha256", "path", "name", "type", "size_bytes", "created_at", "meta_json")
