@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Connection,
     Insert,
     Integer,
@@ -20,8 +21,10 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    case,
     func,
     insert,
+    null,
     select,
     update,
 )
@@ -261,6 +264,7 @@ def write_fired(
                 "v_last_error": None,
                 "v_updated_at": now,
                 "v_version": item.version + len(fired),
+                "v_release": int(last.to_state in FINAL_VALUES),
                 "f_id": item.id,
                 "f_version": item.version,
                 "f_owner": owner,
@@ -302,6 +306,15 @@ def write_fired(
         seqs[item.id] += len(fired)
 
 
+def _released_if(release: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
+    """SET clauses that drop the lease of an item whose group write finishes it (``release``
+    is 1), so the driver's release at the end of the batch has nothing left to do for it."""
+    return {
+        column.name: case((release == 1, null()), else_=column)
+        for column in (ITEMS.c.lease_owner, ITEMS.c.lease_expires_at)
+    }
+
+
 _BULK_UPDATE = (
     update(ITEMS)
     .where(
@@ -311,6 +324,7 @@ _BULK_UPDATE = (
     )
     .values(
         version=bindparam("v_version"),
+        **_released_if(bindparam("v_release")),
         **{name: bindparam(f"v_{name}") for name in _UPDATE_FIELDS},
     )
 )
@@ -318,6 +332,7 @@ _BULK_UPDATE = (
 # PostgreSQL: the same writes as one statement each over one JSON parameter (workflows.rowsets).
 _UPDATE_ROWS = JsonRows(
     [("f_id", Integer()), ("f_version", Integer()), ("v_version", Integer())]
+    + [("v_release", Integer())]
     + [(f"v_{name}", ITEMS.c[name].type) for name in _UPDATE_FIELDS]
 )
 _SET_UPDATE = (
@@ -329,6 +344,7 @@ _SET_UPDATE = (
     )
     .values(
         version=_UPDATE_ROWS.column("v_version"),
+        **_released_if(_UPDATE_ROWS.column("v_release")),
         **{name: _UPDATE_ROWS.column(f"v_{name}") for name in _UPDATE_FIELDS},
     )
 )

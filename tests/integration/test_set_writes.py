@@ -96,3 +96,25 @@ def test_new_models_first_row_wins_and_tags_link_by_name(engine: Engine) -> None
         assert (stored.path, stored.name, stored.meta) == (first.path, ODD, first.meta)
         assert repo.model_tags("a" * 64) == sorted(["anime", ODD.strip().lower()])
         assert repo.model_tags("c" * 64) == ["anime"]
+
+
+def test_a_group_write_drops_the_lease_of_finished_items_only(engine: Engine) -> None:
+    store = WorkflowStore(engine)
+    _, (done, moving) = _claimed(store, 2)
+    path = ("import_model", "process_images", "sync_tags", "promote")
+    entries = [
+        (done, [Fired(t, *fire(done, t), 0) for t in path]),
+        (moving, [Fired("import_model", *fire(moving, "import_model"), 0)]),
+    ]
+    with Session(writer(engine)) as session, session.begin():
+        conn = session.connection()
+        write_fired(conn, OWNER, entries, lock_fences(conn, OWNER, [done, moving]))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ITEMS.c.id, ITEMS.c.status, ITEMS.c.lease_owner, ITEMS.c.lease_expires_at)
+        ).all()
+    leases = {row.id: (row.status, row.lease_owner, row.lease_expires_at is None) for row in rows}
+    assert leases == {
+        done.id: ("promoted", None, True),
+        moving.id: ("imported", OWNER, False),
+    }
