@@ -110,7 +110,7 @@ EVENTS = Table(
     Column("attempt", Integer, nullable=False, default=0),
     Column("error_code", String(64)),
     Column("error", Text),
-    Column("at", Float, nullable=False, index=True),
+    Column("at", Float, nullable=False),
     Column("detail", JSON, nullable=False, default=dict),
     UniqueConstraint("item_id", "seq", name="uq_migration_events_item_seq"),
 )

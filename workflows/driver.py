@@ -38,6 +38,10 @@ POLL_OTHERS_SECONDS = 0.1
 of a run whose last big file another worker hashes is noticed within it."""
 MIN_WAIT_SECONDS = 0.02
 RELEASE_TRIES = 3
+RECLAIM_SECONDS = 2.0
+"""How often a driver looks for leases of dead processes on this host (at its first batch,
+then at most this often): the items of a killed worker come back within it, and a run of
+many quick batches does not pay a scan of the lease index for each."""
 
 
 @dataclass
@@ -102,12 +106,16 @@ class Driver:
         self.claim_weight = claim_weight
         self.on_claim = on_claim
         self._last_heartbeat = 0.0
+        self._last_reclaim: float | None = None
 
     # --- one batch --------------------------------------------------------------------------
 
     def advance(self, run_id: int | None, batch_size: int) -> list[ItemReport]:
         """Claim up to ``batch_size`` items and move each as far as its steps go."""
-        self.store.reclaim_dead()
+        now = time.monotonic()
+        if self._last_reclaim is None or now - self._last_reclaim >= RECLAIM_SECONDS:
+            self.store.reclaim_dead()
+            self._last_reclaim = now
         try:
             claimed = self.store.claim(
                 run_id, self.owner, batch_size, self.lease_seconds, self.claim_weight

@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from workflows import clock
 from workflows.errors import LeaseLost
@@ -211,23 +212,21 @@ def lock_fences(conn: Connection, owner: str, items: Sequence[WorkItem]) -> dict
     if not items:
         return {}
     versions = {item.id: item.version for item in items}
-    query = select(ITEMS.c.id, ITEMS.c.version).where(
-        ITEMS.c.id.in_(list(versions)), ITEMS.c.lease_owner == owner
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    held = [row.id for row in conn.execute(query) if versions[row.id] == row.version]
-    if not held:
-        return {}
-    seqs = {item_id: 0 for item_id in held}
-    last = conn.execute(
-        select(EVENTS.c.item_id, func.max(EVENTS.c.seq))
-        .where(EVENTS.c.item_id.in_(held))
-        .group_by(EVENTS.c.item_id)
-    )
-    for item_id, seq in last:
-        seqs[item_id] = int(seq)
-    return seqs
+    query = _FENCES_PG if conn.dialect.name == "postgresql" else _FENCES_SQLITE
+    rows = conn.execute(query, {"owner": owner, "ids": list(versions)})
+    return {row.id: int(row.seq or 0) for row in rows if versions[row.id] == row.version}
+
+
+_LAST_SEQ = select(func.max(EVENTS.c.seq)).where(EVENTS.c.item_id == ITEMS.c.id).scalar_subquery()
+_FENCES = select(ITEMS.c.id, ITEMS.c.version, _LAST_SEQ.label("seq")).where(
+    ITEMS.c.lease_owner == bindparam("owner")
+)
+_FENCES_SQLITE = _FENCES.where(ITEMS.c.id.in_(bindparam("ids", expanding=True)))
+# One statement text whatever the number of ids (an array, not an IN list), so psycopg and
+# the server reuse its parsed form; FOR UPDATE locks the item rows only.
+_FENCES_PG = _FENCES.where(
+    ITEMS.c.id == func.any(bindparam("ids", type_=ARRAY(Integer())))
+).with_for_update(of=ITEMS)
 
 
 def write_fired(

@@ -13,8 +13,8 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from tests.helpers.workflow import FLOW, keys, make_steps
-from workflows.driver import POLL_OTHERS_SECONDS, Driver
+from tests.helpers.workflow import FLOW, dead_pid, keys, make_steps
+from workflows.driver import POLL_OTHERS_SECONDS, RECLAIM_SECONDS, Driver
 from workflows.errors import StepError, TransientError
 from workflows.records import RunStatus, WorkItem
 from workflows.steps import ApplyFn, Steps
@@ -358,3 +358,33 @@ def test_a_driver_waiting_on_another_ones_lease_looks_again_within_the_poll_inte
     status = Driver(store.engine, make_steps(), sleep=sleep).run_until_done(run_id, 5)
     assert delays == [POLL_OTHERS_SECONDS]
     assert status.finished and status.counts["promoted"] == 1
+
+
+def test_dead_owners_are_looked_for_first_then_once_per_reclaim_interval(
+    store: WorkflowStore,
+) -> None:
+    run_id = store.create_run("test", "fp", {}, keys(4))
+    dead = f"{socket.gethostname()}:{dead_pid()}:gone"
+    driver = Driver(store.engine, make_steps())
+
+    def dead_leases() -> int:
+        return sum(1 for item in store.items(run_id) if _owner(store, item.id) == dead)
+
+    with freeze_time(T0) as frozen:
+        store.claim(run_id, dead, 2, 3600)
+        driver.advance(run_id, 10)  # the first batch takes the dead process's leases back
+        assert dead_leases() == 0
+        store.claim(run_id, dead, 10, 3600)  # another dead worker takes what is left
+        held = dead_leases()
+        assert held > 0
+        assert driver.advance(run_id, 10) == []  # within the interval: not looked for
+        assert dead_leases() == held
+        frozen.tick(RECLAIM_SECONDS)
+        assert driver.advance(run_id, 10) != []
+        assert dead_leases() == 0
+
+
+def _owner(store: WorkflowStore, item_id: int) -> str | None:
+    with store.engine.connect() as conn:
+        query = text("SELECT lease_owner FROM migration_items WHERE id = :i")
+        return conn.execute(query, {"i": item_id}).scalar()

@@ -192,6 +192,7 @@ class LibraryState:
 
     def __init__(self, session: Session, run_id: int) -> None:
         self.session = session
+        self.db = session.connection()  # Core rows: these reads need no ORM objects
         self.run_id = run_id
         self.others = self._others()
 
@@ -199,12 +200,12 @@ class LibraryState:
         c = MigrationItem
         staged = select(c.artifacts).where(c.run_id == self.run_id, c.status == "staged")
         pending_ids = {
-            str(a.get("pending_id")) for (a,) in self.session.execute(staged) if a is not None
+            str(a.get("pending_id")) for (a,) in self.db.execute(staged) if a is not None
         }
         wanted = (c.kind == PROMOTION) | (c.strategy.is_not(None) & c.sha256.is_not(None))
         stmt = select(*_ITEM_COLUMNS).where(wanted).order_by(c.id)
         out = Others(every=self._every)
-        for row in self.session.execute(stmt.execution_options(yield_per=KEYSET)):
+        for row in self.db.execute(stmt.execution_options(yield_per=KEYSET)):
             item = _item(row)
             if item.kind == PROMOTION:
                 if item.source_key not in pending_ids:
@@ -217,12 +218,12 @@ class LibraryState:
     def _every(self, sha256: str) -> list[ItemRow]:
         c = MigrationItem
         stmt = select(*_ITEM_COLUMNS).where(c.sha256 == sha256).order_by(c.id)
-        return [_item(r) for r in self.session.execute(stmt)]
+        return [_item(r) for r in self.db.execute(stmt)]
 
     def working(self) -> bool:
         """Whether any item of any run is still being worked on (staging may be in use)."""
         stmt = select(exists().where(MigrationItem.status.in_(sorted(WORKING_STATES))))
-        return bool(self.session.scalar(stmt))
+        return bool(self.db.scalar(stmt))
 
     def page(self, legacy_ids: Sequence[int]) -> Page:
         """Everything the rows with these legacy ids became, in a few keyed queries."""
@@ -232,9 +233,9 @@ class LibraryState:
             r.source_key: r
             for r in map(
                 _item,
-                self.session.execute(
+                self.db.execute(
                     select(*_ITEM_COLUMNS).where(c.run_id == self.run_id, c.source_key.in_(keys))
-                ),
+                ).all(),
             )
         }
         staged = (Artifacts.of(i).pending_id for i in items.values() if i.state == "staged")
@@ -266,7 +267,7 @@ class LibraryState:
         out: dict[str, int | None] = {}
         for chunk in _chunks(shas):
             stmt = select(Model.sha256, Model.meta_json).where(Model.sha256.in_(chunk))
-            for sha, meta in self.session.execute(stmt):
+            for sha, meta in self.db.execute(stmt).all():
                 parsed = _parse(MetaJson, meta)
                 out[sha] = None if parsed is None else parsed.images_count
         return out
@@ -281,12 +282,12 @@ class LibraryState:
     ) -> dict[Any, Target]:
         out: dict[Any, Target] = {}
         for chunk in _chunks(keys):
-            for r in self.session.execute(select(*columns).where(columns[0].in_(chunk))):
+            for r in self.db.execute(select(*columns).where(columns[0].in_(chunk))).all():
                 # Columns the v2 app may leave NULL are read as empty values.
                 out[r[0]] = Target(
                     r[0], r[1], r[2] or "", r[3] or UNTYPED, r[4], r[5] or 0, _parse(meta, r[6])
                 )
-            for key, tag in self.session.execute(links.where(link_key.in_(chunk))):
+            for key, tag in self.db.execute(links.where(link_key.in_(chunk))).all():
                 if key in out:
                     out[key].tags.add(normalize_tag(tag))
         return out
@@ -300,7 +301,7 @@ class LibraryState:
                 .where(e.trigger == "resolve", e.item_id.in_(chunk))
                 .order_by(e.item_id, e.seq)
             )
-            for item_id, run_id, at, detail in self.session.execute(stmt):
+            for item_id, run_id, at, detail in self.db.execute(stmt).all():
                 strategy = str((detail or {}).get("strategy", "?"))
                 stamp = datetime.fromtimestamp(float(at), UTC).isoformat(timespec="seconds")
                 out[item_id] = Decision(
@@ -314,7 +315,7 @@ class LibraryState:
         last: Any = None
         while True:
             page = stmt if last is None else stmt.where(key > last)
-            rows = self.session.execute(page.order_by(key).limit(KEYSET)).all()
+            rows = self.db.execute(page.order_by(key).limit(KEYSET)).all()
             yield from rows
             if len(rows) < KEYSET:
                 return
@@ -342,7 +343,7 @@ class LibraryState:
         stmt = select(Tag.id, Tag.name).where(
             Tag.id.not_in(select(ModelTag.tag_id)), Tag.id.not_in(select(PendingModelTag.tag_id))
         )
-        return [(tid, name) for tid, name in self.session.execute(stmt.order_by(Tag.id))]
+        return [(tid, name) for tid, name in self.db.execute(stmt.order_by(Tag.id))]
 
 
 def tag_names(tags: Iterable[str]) -> set[str]:
