@@ -15,7 +15,6 @@ from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
-    Insert,
     Integer,
     Table,
     Update,
@@ -24,6 +23,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    literal_column,
     null,
     select,
     update,
@@ -34,7 +34,7 @@ from workflows import clock
 from workflows.errors import LeaseLost
 from workflows.machine import FINAL, WORKING, fire
 from workflows.records import WorkItem
-from workflows.rowsets import JsonRows, columns_of
+from workflows.rowsets import JsonRows, ManyRows, columns_of
 from workflows.tables import MigrationEvent, MigrationItem, MigrationRun
 
 ITEMS = cast(Table, MigrationItem.__table__)
@@ -287,17 +287,18 @@ def write_fired(
                     "detail": transition.detail or {},
                 }
             )
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
         params: dict[str, Any] = {**_UPDATE_ROWS.params(updates), "f_owner": owner}
         changed = conn.execute(_SET_UPDATE, params).rowcount
-        write_events: tuple[Insert, Any] = (_SET_INSERT_EVENTS, _EVENT_ROWS.params(events))
     else:
-        result = conn.execute(_BULK_UPDATE, updates)
-        changed = result.rowcount if conn.dialect.supports_sane_multi_rowcount else len(updates)
-        write_events = (insert(EVENTS), events)
+        changed = _MANY_UPDATE.execute(conn, updates)
     if changed != len(updates):
         raise LeaseLost(f"{len(updates) - changed} fenced items changed under the lock")
-    conn.execute(*write_events)
+    if postgres:
+        conn.execute(_SET_INSERT_EVENTS, _EVENT_ROWS.params(events))
+    else:
+        _MANY_EVENTS.execute(conn, events)
     for item, fired in entries:
         item.version += len(fired)
         item.last_error_code = None
@@ -309,7 +310,7 @@ def _released_if(release: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
     """SET clauses that drop the lease of an item whose group write finishes it (``release``
     is 1), so the driver's release at the end of the batch has nothing left to do for it."""
     return {
-        column.name: case((release == 1, null()), else_=column)
+        column.name: case((release == literal_column("1"), null()), else_=column)
         for column in (ITEMS.c.lease_owner, ITEMS.c.lease_expires_at)
     }
 
@@ -327,6 +328,11 @@ _BULK_UPDATE = (
         **{name: bindparam(f"v_{name}") for name in _UPDATE_FIELDS},
     )
 )
+
+# SQLite: one DB-API executemany each (workflows.rowsets.ManyRows).
+_MANY_UPDATE = ManyRows(_BULK_UPDATE)
+_EVENT_COLUMNS = ("item_id", "run_id", "seq", *_EVENT_FIELDS, "detail")
+_MANY_EVENTS = ManyRows(insert(EVENTS), column_keys=_EVENT_COLUMNS)
 
 # PostgreSQL: the same writes as one statement each over one JSON parameter (workflows.rowsets).
 _UPDATE_ROWS = JsonRows(
@@ -347,7 +353,6 @@ _SET_UPDATE = (
         **{name: _UPDATE_ROWS.column(f"v_{name}") for name in _UPDATE_FIELDS},
     )
 )
-_EVENT_COLUMNS = ("item_id", "run_id", "seq", *_EVENT_FIELDS, "detail")
 _EVENT_ROWS = JsonRows(columns_of(EVENTS, _EVENT_COLUMNS))
 _SET_INSERT_EVENTS = insert(EVENTS).from_select(
     list(_EVENT_COLUMNS),

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from workflows import clock
 from workflows.fence import FINAL_VALUES, ITEMS, RUNS
 from workflows.machine import State
-from workflows.rowsets import JsonRows, columns_of
+from workflows.rowsets import JsonRows, ManyRows, columns_of
 
 INSERT_CHUNK = 5_000
 
@@ -132,7 +132,7 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> int:
     if conn.dialect.name == "postgresql":
         conn.execute(_SET_INSERT_ITEMS, _ITEM_ROWS.params(rows))
     else:
-        conn.execute(insert(ITEMS), rows)
+        _MANY_ITEMS.execute(conn, rows)
     return len(rows)
 
 
@@ -153,6 +153,7 @@ _ITEM_COLUMNS = (
     "updated_at",
 )
 _ITEM_ROWS = JsonRows(columns_of(ITEMS, _ITEM_COLUMNS), ordered=True)
+_MANY_ITEMS = ManyRows(insert(ITEMS), column_keys=_ITEM_COLUMNS)
 _SET_INSERT_ITEMS = insert(ITEMS).from_select(
     list(_ITEM_COLUMNS),
     select(*(_ITEM_ROWS.column(n) for n in _ITEM_COLUMNS)).order_by(_ITEM_ROWS.order),

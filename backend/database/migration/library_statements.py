@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backend.database.models import Model, ModelTag, PendingImport, PendingModelTag, Tag
 from backend.database.v2schema import RAISE_TAGS_ID_MAX
-from workflows.rowsets import JsonRows, columns_of
+from workflows.rowsets import JsonRows, ManyRows, columns_of
 
 MODELS = cast(Table, Model.__table__)
 TAGS = cast(Table, Tag.__table__)
@@ -102,6 +102,7 @@ _SET_NEW_MODELS = (
     .on_conflict_do_nothing()
     .returning(MODELS.c.sha256)
 )
+_MANY_LINKS = ManyRows(ignore_links("sqlite"))
 _LINK_ROWS = JsonRows([("sha", MODEL_TAGS.c.model_hash.type), ("name", TAGS.c.name.type)])
 _SET_LINKS = (
     pg_insert(MODEL_TAGS)
@@ -129,4 +130,4 @@ def link_tags(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(_SET_LINKS, _LINK_ROWS.params(rows))
     else:
-        conn.execute(ignore_links(conn.dialect.name), rows)
+        _MANY_LINKS.execute(conn, rows)
