@@ -1,10 +1,13 @@
-"""Set-based bulk writes for PostgreSQL: many rows as one statement over one JSON parameter.
+"""Bulk writes of many rows, the fast way on each database.
 
-psycopg runs an ``executemany`` as one statement per row (pipelined): the server binds and
-executes each, and with the client on the same cores that is where a bulk write's time goes.
-A statement that reads its rows from ``json_to_recordset(:rows)`` does the same writes in one
-execution with one parameter, encoded by ``json.dumps`` in C (arrays per column cost psycopg
-several times more to send). SQLite keeps ``executemany``, which runs in-process.
+PostgreSQL (:class:`JsonRows`): psycopg runs an ``executemany`` as one statement per row
+(pipelined) and the server binds and executes each; with the client on the same cores that is
+where a bulk write's time went. A statement that reads its rows from ``json_to_recordset``
+does the same writes in one execution with one parameter, encoded by ``json.dumps`` in C
+(arrays per column cost psycopg several times more to send).
+
+SQLite (:class:`ManyRows`): ``executemany`` runs in-process and is fast; what cost more was
+SQLAlchemy's per-row parameter processing around it, which a statement compiled once skips.
 """
 
 from __future__ import annotations
