@@ -68,7 +68,8 @@ def _decided_and_damaged(root: Path) -> tuple[LegacyLibrary, Path]:
         f"DELETE FROM model_tags WHERE model_hash = '{unicode}'",
         f"DELETE FROM models WHERE sha256 = '{_sha(lib, 'unknown_keys')}'",
         "INSERT INTO tags (name) VALUES ('nobody-uses-me')",
-        "UPDATE pending_import SET name = 'renamed' WHERE id = (SELECT MIN(id) FROM pending_import)",
+        "UPDATE pending_import SET name = 'renamed'"
+        " WHERE id = (SELECT MIN(id) FROM pending_import)",
     )
     (data / "images" / "stray.txt").write_text("not a tier")
     return lib, data
