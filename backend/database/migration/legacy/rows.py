@@ -154,8 +154,13 @@ def parse_extra(text: str | None) -> ParsedExtra:
     """Parse ``extra_json``; never raises, never drops a key (unmapped ones go to ``extra``).
 
     Nesting deeper than ``MAX_DEPTH`` is kept as JSON text (``legacy_extra_too_deep``)."""
+    return ParsedExtra(**_extra_fields(text))
+
+
+def _extra_fields(text: str | None) -> dict[str, Any]:
+    """:func:`parse_extra`'s fields (``prompts`` as a dict), without building the record."""
     if text is None or not text.strip():
-        return ParsedExtra()
+        return {}
     clamped = False
     try:
         data, clamped = loads_bounded(text)
@@ -163,20 +168,20 @@ def parse_extra(text: str | None) -> ParsedExtra:
     except ValueError:
         data, problem = None, "not JSON"
     if problem is not None or not isinstance(data, dict):
-        return ParsedExtra(
-            extra={"legacy_extra_raw": text},
-            warnings=[
+        return {
+            "extra": {"legacy_extra_raw": text},
+            "warnings": [
                 ItemWarning(
                     code="legacy_extra_invalid",
                     message=f"extra_json is {problem}; raw text kept as legacy_extra_raw",
                 )
             ],
-        )
-    out: dict[str, Any] = {k: v for k, v in data.items() if k not in KNOWN_EXTRA_KEYS}
+        }
+    out = data.copy()  # the unknown keys, in their order; the known ones are popped below
     warnings: list[ItemWarning] = [_too_deep("extra")] if clamped else []
     mapped: dict[str, Any] = {}
     for key, valid in _KNOWN_VALID.items():
-        value = data.get(key)
+        value = out.pop(key, None)
         if value is None:
             continue
         if valid(value):
@@ -184,14 +189,14 @@ def parse_extra(text: str | None) -> ParsedExtra:
         else:
             _put(out, f"legacy_{key}", value)
             warnings.append(_field_invalid(key, value))
-    return ParsedExtra(
-        description=mapped.get("description", ""),
-        community_links=mapped.get("community_links", ""),
-        image_urls=list(mapped.get("images", [])),
-        prompts=Prompts(**mapped.get("prompts", {})),
-        extra=out,
-        warnings=warnings,
-    )
+    return {
+        "description": mapped.get("description", ""),
+        "community_links": mapped.get("community_links", ""),
+        "image_urls": mapped.get("images", []),
+        "prompts": mapped.get("prompts", {}),
+        "extra": out,
+        "warnings": warnings,
+    }
 
 
 def parse_meta(text: str | None, extra: dict[str, Any]) -> list[ItemWarning]:
@@ -309,8 +314,8 @@ def build_model(
     if created is None:
         notes.note("legacy_field_invalid", "created_at", created, "is missing")
     kind, sha = classify_hash(hash_raw)
-    parsed = parse_extra(notes.json_text("extra_json", extra_json))
-    extra = parsed.extra
+    parsed = _extra_fields(notes.json_text("extra_json", extra_json))
+    extra = parsed.get("extra", {})
     meta_warnings = parse_meta(notes.json_text("meta_json", meta_json), extra)
     for column, value in notes.originals.items():
         _put(extra, f"legacy_{column}", value)
@@ -324,13 +329,13 @@ def build_model(
         hash_kind=kind,
         sha256=sha,
         created_at=created_ms or 0,
-        description=parsed.description,
-        community_links=parsed.community_links,
-        prompts=parsed.prompts,
+        description=parsed.get("description", ""),
+        community_links=parsed.get("community_links", ""),
+        prompts=parsed.get("prompts", {}),  # validated into Prompts here
         extra=extra,
         tags=sorted({t for t in (normalize_tag(x) for x in tags) if t}),
-        images=[resolve_image_url(url, images_real) for url in parsed.image_urls],
-        warnings=[*notes.warnings, *parsed.warnings, *meta_warnings],
+        images=[resolve_image_url(url, images_real) for url in parsed.get("image_urls", ())],
+        warnings=[*notes.warnings, *parsed.get("warnings", ()), *meta_warnings],
     )
 
 
