@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,21 @@ _USER_PATHS = tuple(_paths(("description", "community_links", "prompts")))
 """The user fields a legacy row carries (per MetaJson), as paths to plain values."""
 
 
+_columns = attrgetter(*COLUMNS)
+_user_values = attrgetter(*(".".join(p) for p in _USER_PATHS))
+"""The compared values as one tuple each: of the row and target, of the row and target meta."""
+
+
+def _all_same(row: LegacyModel, target: Target, meta: Any) -> bool:
+    """Every compared field equal and of one plain type on both sides (the common case, where
+    :func:`_same` holds for each pair); False sends the row through the field-by-field loop."""
+    want = (*_columns(row), *_user_values(row))
+    have = (*_columns(target), *_user_values(meta))
+    return want == have and all(
+        type(a) is type(b) and type(a) in _PLAIN for a, b in zip(want, have, strict=True)
+    )
+
+
 def _get(value: Any, path: tuple[str, ...]) -> Any:
     for name in path:
         value = value[name] if isinstance(value, dict) else getattr(value, name)
@@ -74,7 +90,7 @@ def field_problems(
     if target.meta is None:
         return [problem("meta_invalid", lid=lid, label=label)]
     out: list[AuditProblem] = []
-    if not combined:
+    if not combined and not _all_same(row, target, target.meta):
         user = user_meta(row)
         pairs = [(c, getattr(row, c), getattr(target, c)) for c in COLUMNS]
         pairs += [(".".join(p), _get(user, p), _get(target.meta, p)) for p in _USER_PATHS]
