@@ -45,7 +45,7 @@ class Settings(BaseModel):
     api_token: str | None = None
     allowed_hosts: list[str] | None = None
     webp_method: int = Field(default=4, ge=0, le=6)
-    batch_size: int = Field(default=256, ge=1, le=10_000)
+    batch_size: int = Field(default=1024, ge=1, le=10_000)
     max_attempts: int = Field(default=5, ge=1, le=100)
     lease_seconds: float = Field(default=60.0, gt=0)
 

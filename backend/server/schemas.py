@@ -147,7 +147,7 @@ class StartRunRequest(
 
 
 class AdvanceRequest(BodyModel):
-    """``POST /api/migration/runs/{id}/advance``: one batch (the configured size by default);
+    """``POST /api/migration/runs/{id}/advance``: one batch (at most 256 items by default);
     ``{}`` or an empty body with the JSON content type."""
 
     batch_size: int | None = Field(default=None, ge=1, le=MAX_BATCH)

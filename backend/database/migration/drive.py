@@ -28,6 +28,10 @@ from workflows.driver import ItemReport
 from workflows.records import RunStatus
 
 ProgressFn = Callable[[RunStatusRecord], None]
+ONE_BATCH = 256
+"""Default size of a single ``advance`` (one request, no adaptive sizing): the loops start
+batches at one item and double them up to the configured ``batch_size`` while a batch takes
+under a second, but one request of a thousand image items would take minutes."""
 
 
 def run_status(wiring: Wiring, run_id: int) -> RunStatusRecord:
@@ -36,9 +40,10 @@ def run_status(wiring: Wiring, run_id: int) -> RunStatusRecord:
 
 
 def advance(wiring: Wiring, run_id: int, batch_size: int | None = None) -> AdvanceResult:
-    """Run one batch of a run; returns what happened to each claimed item."""
+    """Run one batch of a run (at most :data:`ONE_BATCH` items unless ``batch_size`` says
+    otherwise); returns what happened to each claimed item."""
     kind = run_info(wiring.store, run_id).kind
-    size = batch_size_or(batch_size, wiring.settings.batch_size)
+    size = batch_size_or(batch_size, min(wiring.settings.batch_size, ONE_BATCH))
     reports = wiring.drivers.current().advance(run_id, size)
     after_batch(wiring, reports, kind)
     return AdvanceResult(
