@@ -9,8 +9,6 @@ rolls back only its savepoint.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +27,7 @@ from workflows.keeper import LeaseKeeper
 from workflows.machine import WORKING, fire
 from workflows.owner import make_owner
 from workflows.records import RunStatus, WorkItem
-from workflows.steps import ApplyFn, Grouped, GroupWriter, Steps, fire_all
+from workflows.steps import ApplyFn, Steps, apply_grouped, fire_all, restore, snapshot
 from workflows.store import WorkflowStore
 
 WAIT_FOR_OTHERS_SECONDS = 0.5
@@ -38,6 +36,11 @@ POLL_OTHERS_SECONDS = 0.1
 of a run whose last big file another worker hashes is noticed within it."""
 MIN_WAIT_SECONDS = 0.02
 RELEASE_TRIES = 3
+GIVE_BACK_SECONDS = 4.0
+"""A batch still preparing items it has not touched this long after its claim gives them back
+(their leases are released at the end of the batch) for idle drivers to claim: a claim is
+sized by count, and a run of quick items followed by slow ones must not leave one driver
+holding the slow ones while another idles."""
 RECLAIM_SECONDS = 2.0
 """How often a driver looks for leases of dead processes on this host (at its first batch,
 then at most this often): the items of a killed worker come back within it, and a run of
@@ -65,6 +68,8 @@ class Driver:
     ``1 ± jitter``. ``group_commits`` (default, faster) commits the prepared items of a round
     in one write transaction, flushed early once preparing has taken ``group_seconds`` so a
     crash redoes at most that much work; ``group_commits=False`` commits item by item.
+    In a loop, items a batch has not touched ``give_back_seconds`` after its claim are
+    given back.
     While a batch runs, a background thread extends the driver's leases every
     ``heartbeat_seconds`` (``lease_seconds / 3`` by default), so a step longer than the lease
     (hashing a huge file) keeps its items. ``claim_weight`` sizes claims by expected work
@@ -87,6 +92,7 @@ class Driver:
         rng: random.Random | None = None,
         group_commits: bool = True,
         group_seconds: float = 1.0,
+        give_back_seconds: float = GIVE_BACK_SECONDS,
         heartbeat_seconds: float | None = None,
         claim_weight: ClaimWeight | None = None,
         on_claim: Callable[[Sequence[WorkItem]], None] | None = None,
@@ -102,16 +108,23 @@ class Driver:
         self.rng = rng or random.Random()
         self.group_commits = group_commits
         self.group_seconds = group_seconds
+        self.give_back_seconds = give_back_seconds
         self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
         self.claim_weight = claim_weight
         self.on_claim = on_claim
         self._last_heartbeat = 0.0
         self._last_reclaim: float | None = None
+        self._give_back_at: float | None = None
+        self._prepared = 0
 
     # --- one batch --------------------------------------------------------------------------
 
-    def advance(self, run_id: int | None, batch_size: int) -> list[ItemReport]:
-        """Claim up to ``batch_size`` items and move each as far as its steps go."""
+    def advance(
+        self, run_id: int | None, batch_size: int, *, give_back: bool = False
+    ) -> list[ItemReport]:
+        """Claim up to ``batch_size`` items and move each as far as its steps go; with
+        ``give_back`` (a loop, where other drivers may be idle), items not touched
+        ``give_back_seconds`` after the claim are given back instead."""
         now = time.monotonic()
         if self._last_reclaim is None or now - self._last_reclaim >= RECLAIM_SECONDS:
             self.store.reclaim_dead()
@@ -134,6 +147,8 @@ class Driver:
             item.id: ItemReport(item.id, item.source_key, item.state, item.state)
             for item in claimed
         }
+        self._give_back_at = time.monotonic() + self.give_back_seconds if give_back else None
+        self._prepared = 0
         self._last_heartbeat = clock.now()
         active = claimed
         try:
@@ -167,12 +182,20 @@ class Driver:
             self._last_heartbeat = now
 
     def _round(self, active: list[WorkItem], reports: dict[int, ItemReport]) -> list[WorkItem]:
-        """Prepare every active item, commit in groups; the items still WORKING after it."""
+        """Prepare every active item, commit in groups; the items still WORKING after it.
+
+        Items not touched yet once the batch is overdue (see :meth:`advance`) are given back:
+        dropped from ``reports`` and left to the batch's release."""
         still: list[WorkItem] = []
         group: list[tuple[WorkItem, ApplyFn]] = []
         started = time.monotonic()
         for item in active:
-            apply = self._prepare(item, reports[item.id])
+            report = reports[item.id]
+            if not report.transitions and report.error_code is None and self._overdue():
+                del reports[item.id]
+                continue
+            self._prepared += 1
+            apply = self._prepare(item, report)
             if apply is not None:
                 group.append((item, apply))
             elapsed = time.monotonic() - started
@@ -184,6 +207,12 @@ class Driver:
         if group:
             still.extend(self._commit_group(group, reports))
         return still
+
+    def _overdue(self) -> bool:
+        """Whether to give back the untouched items (never before one item is prepared, so a
+        batch always moves something)."""
+        at = self._give_back_at
+        return at is not None and self._prepared > 0 and time.monotonic() >= at
 
     def _prepare(self, item: WorkItem, report: ItemReport) -> ApplyFn | None:
         step = self.steps.get(item.kind, {}).get(item.state)
@@ -206,7 +235,7 @@ class Driver:
         lease was lost is dropped without running its ``apply``. State changes and events of
         the group are then written in bulk before the single COMMIT.
         """
-        snapshots = {item.id: _snapshot(item) for item, _ in group}
+        snapshots = {item.id: snapshot(item) for item, _ in group}
         done: list[tuple[WorkItem, list[Fired]]] = []
         errors: list[tuple[WorkItem, BaseException]] = []
         try:
@@ -219,7 +248,7 @@ class Driver:
                         live.append((item, apply))
                     else:
                         errors.append((item, LeaseLost(f"lease on item {item.id} was lost")))
-                alone = self._apply_grouped(session, live, snapshots, done)
+                alone = apply_grouped(session, live, snapshots, done)
                 for item, apply in alone:
                     # A plain SAVEPOINT per item (the ORM's begin_nested() costs several
                     # times more, and apply only runs statements: no ORM objects to flush).
@@ -230,7 +259,7 @@ class Driver:
                         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT item")
                         conn.exec_driver_sql("RELEASE SAVEPOINT item")
                         session.expire_all()
-                        _restore(item, snapshots[item.id])
+                        restore(item, snapshots[item.id])
                         errors.append((item, exc))
                     else:
                         conn.exec_driver_sql("RELEASE SAVEPOINT item")
@@ -239,7 +268,7 @@ class Driver:
         except Exception as group_exc:
             # The group's transaction failed as a whole: nothing of it is stored.
             for item, _ in group:
-                _restore(item, snapshots[item.id])
+                restore(item, snapshots[item.id])
             done, errors = [], [(item, group_exc) for item, _ in group]
         still: list[WorkItem] = []
         for item, fired in done:
@@ -251,51 +280,6 @@ class Driver:
         for item, error in errors:
             self._on_error(item, error, reports[item.id])
         return still
-
-    def _apply_grouped(
-        self,
-        session: Session,
-        live: list[tuple[WorkItem, ApplyFn]],
-        snapshots: dict[int, WorkItem],
-        done: list[tuple[WorkItem, list[Fired]]],
-    ) -> list[tuple[WorkItem, ApplyFn]]:
-        """Run each writer's ``Grouped`` applies at once; the items left to apply alone.
-
-        A writer's group shares one savepoint: if the writer (or firing what it names)
-        raises, the savepoint is rolled back and every item of that group runs alone.
-        """
-        by_writer: dict[GroupWriter, list[tuple[WorkItem, Grouped]]] = {}
-        alone: list[tuple[WorkItem, ApplyFn]] = []
-        for item, apply in live:
-            if isinstance(apply, Grouped):
-                by_writer.setdefault(apply.writer, []).append((item, apply))
-            else:
-                alone.append((item, apply))
-        conn = session.connection()
-        for writer, entries in by_writer.items():
-            conn.exec_driver_sql("SAVEPOINT grp")
-            fired_here: list[tuple[WorkItem, list[Fired]]] = []
-            declined: list[tuple[WorkItem, ApplyFn]] = []
-            try:
-                results = writer(session, [(item, g.payload) for item, g in entries])
-                for (item, grouped), result in zip(entries, results, strict=True):
-                    if result is None:
-                        declined.append((item, grouped.fallback))
-                    else:
-                        fired_here.append((item, fire_all(item, result)))
-            except Exception:
-                conn.exec_driver_sql("ROLLBACK TO SAVEPOINT grp")
-                conn.exec_driver_sql("RELEASE SAVEPOINT grp")
-                session.expire_all()
-                for item, grouped in entries:
-                    _restore(item, snapshots[item.id])
-                    alone.append((item, grouped.fallback))
-            else:
-                conn.exec_driver_sql("RELEASE SAVEPOINT grp")
-                done.extend(fired_here)
-                alone.extend(declined)
-        alone.sort(key=lambda entry: entry[0].id)
-        return alone
 
     # --- errors -----------------------------------------------------------------------------
 
@@ -358,7 +342,7 @@ class Driver:
             raise ValueError("run_until_done needs a run id")
         batches = 0
         while True:
-            reports = self.advance(run_id, batch_size)
+            reports = self.advance(run_id, batch_size, give_back=True)
             batches += 1
             status = self.store.status(run_id)
             if on_progress is not None:
@@ -375,14 +359,3 @@ class Driver:
                 delay = min(max(delay, MIN_WAIT_SECONDS), POLL_OTHERS_SECONDS)
             if delay > 0:
                 self.sleep(delay)
-
-
-def _snapshot(item: WorkItem) -> WorkItem:
-    return dataclasses.replace(
-        item, artifacts=copy.deepcopy(item.artifacts), warnings=copy.deepcopy(item.warnings)
-    )
-
-
-def _restore(item: WorkItem, snapshot: WorkItem) -> None:
-    for f in dataclasses.fields(snapshot):
-        setattr(item, f.name, getattr(snapshot, f.name))

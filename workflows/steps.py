@@ -1,8 +1,11 @@
-"""What a step is to the driver: the two-phase step types, grouped applies, and firing what an
-apply names on an item's machine."""
+"""What a step is to the driver: the two-phase step types, grouped applies (and running a
+commit group's grouped applies at once), firing what an apply names on an item's machine, and
+the item snapshots that undo a rolled-back apply."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,3 +71,61 @@ def fire_all(item: WorkItem, result: ApplyResult) -> list[Fired]:
     item.attempts = 0
     item.crashes = 0
     return fired
+
+
+def apply_grouped(
+    session: Session,
+    live: list[tuple[WorkItem, ApplyFn]],
+    snapshots: dict[int, WorkItem],
+    done: list[tuple[WorkItem, list[Fired]]],
+) -> list[tuple[WorkItem, ApplyFn]]:
+    """Run each writer's ``Grouped`` applies at once; the items left to apply alone.
+
+    A writer's group shares one savepoint: if the writer (or firing what it names)
+    raises, the savepoint is rolled back and every item of that group runs alone.
+    """
+    by_writer: dict[GroupWriter, list[tuple[WorkItem, Grouped]]] = {}
+    alone: list[tuple[WorkItem, ApplyFn]] = []
+    for item, apply in live:
+        if isinstance(apply, Grouped):
+            by_writer.setdefault(apply.writer, []).append((item, apply))
+        else:
+            alone.append((item, apply))
+    conn = session.connection()
+    for writer, entries in by_writer.items():
+        conn.exec_driver_sql("SAVEPOINT grp")
+        fired_here: list[tuple[WorkItem, list[Fired]]] = []
+        declined: list[tuple[WorkItem, ApplyFn]] = []
+        try:
+            results = writer(session, [(item, g.payload) for item, g in entries])
+            for (item, grouped), result in zip(entries, results, strict=True):
+                if result is None:
+                    declined.append((item, grouped.fallback))
+                else:
+                    fired_here.append((item, fire_all(item, result)))
+        except Exception:
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT grp")
+            conn.exec_driver_sql("RELEASE SAVEPOINT grp")
+            session.expire_all()
+            for item, grouped in entries:
+                restore(item, snapshots[item.id])
+                alone.append((item, grouped.fallback))
+        else:
+            conn.exec_driver_sql("RELEASE SAVEPOINT grp")
+            done.extend(fired_here)
+            alone.extend(declined)
+    alone.sort(key=lambda entry: entry[0].id)
+    return alone
+
+
+def snapshot(item: WorkItem) -> WorkItem:
+    """A copy of ``item`` to put back with :func:`restore` if its transaction rolls back."""
+    return dataclasses.replace(
+        item, artifacts=copy.deepcopy(item.artifacts), warnings=copy.deepcopy(item.warnings)
+    )
+
+
+def restore(item: WorkItem, snapshot: WorkItem) -> None:
+    """Put ``item`` back as it was when ``snapshot`` was taken."""
+    for f in dataclasses.fields(snapshot):
+        setattr(item, f.name, getattr(snapshot, f.name))

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from tests.helpers.workflow import FLOW, dead_pid, keys, make_steps
-from workflows.driver import POLL_OTHERS_SECONDS, RECLAIM_SECONDS, Driver
+from workflows.driver import GIVE_BACK_SECONDS, POLL_OTHERS_SECONDS, RECLAIM_SECONDS, Driver
 from workflows.errors import StepError, TransientError
 from workflows.records import RunStatus, WorkItem
 from workflows.steps import ApplyFn, Steps
@@ -388,3 +388,38 @@ def _owner(store: WorkflowStore, item_id: int) -> str | None:
     with store.engine.connect() as conn:
         query = text("SELECT lease_owner FROM migration_items WHERE id = :i")
         return conn.execute(query, {"i": item_id}).scalar()
+
+
+def test_items_untouched_when_the_batch_is_overdue_are_given_back(store: WorkflowStore) -> None:
+    run_id = store.create_run("test", "fp", {}, keys(5))
+    ids = [i.id for i in store.items(run_id)]
+    with freeze_time(T0) as frozen:
+
+        def slow(item: WorkItem) -> None:
+            frozen.tick(GIVE_BACK_SECONDS / 2)
+
+        driver = Driver(store.engine, make_steps(on_step=slow))
+        reports = driver.advance(run_id, 5, give_back=True)
+        # Two items prepared (2 s each), then the batch is overdue: the other three go back.
+        assert [(r.item_id, r.to_state) for r in reports] == [
+            (ids[0], "promoted"),
+            (ids[1], "promoted"),
+        ]
+        left = [(i.id, i.state, _owner(store, i.id)) for i in store.items(run_id)][2:]
+        assert left == [(i, "pending", None) for i in ids[2:]]
+        other = Driver(store.engine, make_steps(on_step=slow)).advance(run_id, 5, give_back=True)
+        assert [r.item_id for r in other] == ids[2:4]
+        alone = driver.advance(run_id, 5)  # a single batch (not a loop) keeps what it claimed
+        assert [(r.item_id, r.to_state) for r in alone] == [(ids[4], "promoted")]
+
+
+def test_an_overdue_batch_still_moves_its_first_item(store: WorkflowStore) -> None:
+    run_id = store.create_run("test", "fp", {}, keys(3))
+    with freeze_time(T0) as frozen:
+
+        def slow_claim(items: Sequence[WorkItem]) -> None:
+            frozen.tick(GIVE_BACK_SECONDS * 3)  # overdue before any step ran
+
+        driver = Driver(store.engine, make_steps(), on_claim=slow_claim)
+        reports = driver.advance(run_id, 3, give_back=True)
+    assert [r.to_state for r in reports] == ["promoted"]

@@ -111,7 +111,7 @@ def _loop(
     kind = None if run_id is None else run_info(store, run_id).kind
     handled = 0
     while True:
-        reports = driver.advance(run_id, sizer.start())
+        reports = driver.advance(run_id, sizer.start(), give_back=True)
         sizer.done(len(reports))
         after_batch(wiring, reports, kind)
         handled += len(reports)
