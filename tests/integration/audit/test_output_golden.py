@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,7 +46,8 @@ def _sha(lib: LegacyLibrary, case: str) -> str:
 
 def _decided_and_damaged(root: Path) -> tuple[LegacyLibrary, Path]:
     """Image-less cases: the duplicate merged, one staged row promoted, then fields, tags, a
-    model and a pending original damaged, and an unused tag and a stray file added."""
+    model and a pending row damaged, an unused tag, a stray file and a model no legacy row
+    explains added, and a legacy row deleted after the run."""
     lib = make_sample_library(root / "legacy", models=40, image_size=None, seed=5)
     data = root / "data"
     service = make_service(data)
@@ -70,7 +72,12 @@ def _decided_and_damaged(root: Path) -> tuple[LegacyLibrary, Path]:
         "INSERT INTO tags (name) VALUES ('nobody-uses-me')",
         "UPDATE pending_import SET name = 'renamed'"
         " WHERE id = (SELECT MIN(id) FROM pending_import)",
+        "INSERT INTO models (sha256, path, name, type, size_bytes, created_at, meta_json)"
+        f" VALUES ('{'ab' * 32}', '/elsewhere/x.safetensors', 'x', 'loras', 1, 0,"
+        """ '{"images_count": 1}')""",
     )
+    with sqlite3.connect(lib.db_path) as legacy:
+        legacy.execute("DELETE FROM models WHERE id = ?", (lib.rows[-1].legacy_id,))
     (data / "images" / "stray.txt").write_text("not a tier")
     return lib, data
 

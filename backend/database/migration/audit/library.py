@@ -29,6 +29,8 @@ class LibraryChecks:
     staged_here: set[int] = field(default_factory=set)
     """Pending ids staged by the audited run (their originals are checked with their row)."""
     entries: int = 0
+    items: int = 0
+    """Items of the run that a legacy row was matched with."""
 
 
 def library_problems(
@@ -60,7 +62,7 @@ def library_problems(
         *sorted(leftovers, key=lambda p: p.file or ""),
         *_pending(state, sources.pending_dir, pending_files, seen.staged_here, working),
         *_tags(state, tag_names(seen.legacy_tags)),
-        *_vanished(state, seen.legacy_ids),
+        *_vanished(state, seen),
     ]
 
 
@@ -120,7 +122,10 @@ def _tags(state: LibraryState, legacy_tags: set[str]) -> list[AuditProblem]:
     ]
 
 
-def _vanished(state: LibraryState, legacy_ids: set[int]) -> list[AuditProblem]:
+def _vanished(state: LibraryState, seen: LibraryChecks) -> list[AuditProblem]:
+    if seen.items == state.run_item_count():
+        return []  # every item of the run was matched with its legacy row
+    legacy_ids = seen.legacy_ids
     return [
         problem("legacy_id_invalid", item=item_id, key=repr(key.removeprefix(INVALID_ID_PREFIX)))
         if key.startswith(INVALID_ID_PREFIX)

@@ -111,6 +111,8 @@ def _unowned_models(
 ) -> list[AuditProblem]:
     """Tier files of the models no legacy row of the run became (sizes from their high tier)."""
     out: list[AuditProblem] = []
+    if state.model_count() == len(owned):
+        return out  # every model was checked with a row (owned ones are in the library)
     hashes = (sha for sha in state.model_hashes() if sha not in owned)
     while batch := list(islice(hashes, KEYSET)):
         for sha, count in sorted(state.images_counts(batch).items()):

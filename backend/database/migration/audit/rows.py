@@ -77,6 +77,7 @@ class RowAuditor:
             return RowAudit(
                 legacy_id=lid, outcome="missing", problems=[problem("row_not_in_run", lid=lid)]
             )
+        self.seen.items += 1
         audit: Draft = {
             "legacy_id": lid,
             "item_id": item.id,

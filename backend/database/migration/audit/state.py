@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.artifacts import Artifacts
@@ -324,6 +324,15 @@ class LibraryState:
     def model_hashes(self) -> Iterator[str]:
         """Every model's sha256, in order."""
         return (r[0] for r in self._keyset(select(Model.sha256), Model.sha256))
+
+    def run_item_count(self) -> int:
+        """How many items the audited run has."""
+        stmt = select(func.count()).where(MigrationItem.run_id == self.run_id)
+        return int(self.db.scalar(stmt) or 0)
+
+    def model_count(self) -> int:
+        """How many models the library has."""
+        return int(self.db.scalar(select(func.count()).select_from(Model)) or 0)
 
     def run_items(self) -> Iterator[tuple[int, str]]:
         """(item id, source key) of every item of the audited run."""
