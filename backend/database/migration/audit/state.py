@@ -9,14 +9,16 @@ with those, not with the library or with other runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import exists, func, select
+from sqlalchemy import Text, cast, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.artifacts import Artifacts
@@ -68,15 +70,12 @@ class ItemRow:
     artifacts: dict[str, Any]
     warnings: list[dict[str, Any]]
 
-    def __post_init__(self) -> None:
-        self.artifacts, self.warnings = dict(self.artifacts or {}), list(self.warnings or [])
-
-    @property
+    @cached_property
     def image_seqs(self) -> list[int]:
         """Seqs this item published (stage 1 or 2)."""
         return list(Artifacts.of(self).image_seqs)
 
-    @property
+    @cached_property
     def image_mode(self) -> str | None:
         """How a stage-1 item published: ``new``, ``replace`` (same source) or ``append``."""
         return Artifacts.of(self).image_mode
@@ -166,13 +165,20 @@ _ITEM_COLUMNS = (
     MigrationItem.strategy,
     MigrationItem.last_error_code,
     MigrationItem.last_error,
-    MigrationItem.artifacts,
-    MigrationItem.warnings,
+    cast(MigrationItem.artifacts, Text),
+    cast(MigrationItem.warnings, Text),
 )
+"""An item's columns; its JSON ones as text, parsed by :func:`_item` (quicker than the
+JSON type's result processing; most items have no warnings)."""
 
 
 def _item(r: Sequence[Any]) -> ItemRow:
-    return ItemRow(*r)
+    artifacts, warnings = r[10], r[11]
+    return ItemRow(
+        *r[:10],
+        (json.loads(artifacts) if artifacts else None) or {},
+        (None if not warnings or warnings == "[]" else json.loads(warnings)) or [],
+    )
 
 
 def _parse(model: type[MetaJson] | type[PendingMetaJson], text: str | None) -> Any:
