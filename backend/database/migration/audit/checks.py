@@ -53,6 +53,7 @@ def _paths(names: Iterable[str]) -> Iterator[tuple[str, ...]]:
 
 
 _PLAIN = (str, int, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
 _USER_PATHS = tuple(_paths(("description", "community_links", "prompts")))
 """The user fields a legacy row carries (per MetaJson), as paths to plain values."""
 
@@ -67,9 +68,10 @@ def _all_same(row: LegacyModel, target: Target, meta: Any) -> bool:
     :func:`_same` holds for each pair); False sends the row through the field-by-field loop."""
     want = (*_columns(row), *_user_values(row))
     have = (*_columns(target), *_user_values(meta))
-    return want == have and all(
-        type(a) is type(b) and type(a) in _PLAIN for a, b in zip(want, have, strict=True)
-    )
+    if want != have:
+        return False
+    types = tuple(map(type, want))
+    return types == tuple(map(type, have)) and _PLAIN_TYPES.issuperset(types)
 
 
 def _get(value: Any, path: tuple[str, ...]) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,12 +69,12 @@ class ItemRow:
     artifacts: dict[str, Any]
     warnings: list[dict[str, Any]]
 
-    @cached_property
+    @property
     def image_seqs(self) -> list[int]:
-        """Seqs this item published (stage 1 or 2)."""
-        return list(Artifacts.of(self).image_seqs)
+        """Seqs this item published (stage 1 or 2); read-only."""
+        return Artifacts.of(self).image_seqs
 
-    @cached_property
+    @property
     def image_mode(self) -> str | None:
         """How a stage-1 item published: ``new``, ``replace`` (same source) or ``append``."""
         return Artifacts.of(self).image_mode
