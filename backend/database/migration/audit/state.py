@@ -172,11 +172,20 @@ JSON type's result processing; most items have no warnings)."""
 
 
 def _item(r: Sequence[Any]) -> ItemRow:
-    artifacts, warnings = r[10], r[11]
+    item_id, run_id, kind, key, sha, state, failed_from, strategy, code, error, art, warns = r
     return ItemRow(
-        *r[:10],
-        (json.loads(artifacts) if artifacts else None) or {},
-        (None if not warnings or warnings == "[]" else json.loads(warnings)) or [],
+        item_id,
+        run_id,
+        kind,
+        key,
+        sha,
+        state,
+        failed_from,
+        strategy,
+        code,
+        error,
+        (json.loads(art) if art else None) or {},
+        (None if not warns or warns == "[]" else json.loads(warns)) or [],
     )
 
 
