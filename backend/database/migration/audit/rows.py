@@ -153,8 +153,9 @@ class RowAuditor:
         )
         audit["images_expected"] = sets.expected
         audit["problems"] += sets.problems
-        self.counts.tier_files_checked += sets.checked
-        self.counts.tier_files_decoded += sets.decoded
+        if sets.checked:  # a pydantic record: skip the two assignments when nothing was read
+            self.counts.tier_files_checked += sets.checked
+            self.counts.tier_files_decoded += sets.decoded
 
     def _staged(self, page: Page, row: LegacyModel, item: ItemRow, audit: Draft) -> None:
         lid = row.legacy_id
