@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Text, cast, exists, func, select
+from sqlalchemy import BindParameter, Text, bindparam, cast, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.artifacts import Artifacts
@@ -171,6 +171,25 @@ _ITEM_COLUMNS = (
 JSON type's result processing; most items have no warnings)."""
 
 
+_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+"""The keys of one keyed read: statements built once, their IN list filled per execution."""
+_RUN_ITEMS = select(*_ITEM_COLUMNS).where(
+    MigrationItem.run_id == bindparam("run"), MigrationItem.source_key.in_(_KEYS)
+)
+
+
+def _target_reads(table: Any, key: Any, link_table: Any, link_key: Any) -> tuple[Any, Any]:
+    """(rows, tag links) statements of the models or pending rows with the given keys."""
+    t = table
+    rows = select(key, t.path, t.name, t.type, t.size_bytes, t.created_at, t.meta_json)
+    links = select(link_key, Tag.name).join(Tag, Tag.id == link_table.tag_id)
+    return rows.where(key.in_(_KEYS)), links.where(link_key.in_(_KEYS))
+
+
+_MODELS = _target_reads(Model, Model.sha256, ModelTag, ModelTag.model_hash)
+_PENDING = _target_reads(PendingImport, PendingImport.id, PendingModelTag, PendingModelTag.model_id)
+
+
 def _item(r: Sequence[Any]) -> ItemRow:
     item_id, run_id, kind, key, sha, state, failed_from, strategy, code, error, art, warns = r
     return ItemRow(
@@ -241,17 +260,9 @@ class LibraryState:
 
     def page(self, legacy_ids: Sequence[int]) -> Page:
         """Everything the rows with these legacy ids became, in a few keyed queries."""
-        c = MigrationItem
         keys = [str(i) for i in legacy_ids]
-        items = {
-            r.source_key: r
-            for r in map(
-                _item,
-                self.db.execute(
-                    select(*_ITEM_COLUMNS).where(c.run_id == self.run_id, c.source_key.in_(keys))
-                ).all(),
-            )
-        }
+        found = self.db.execute(_RUN_ITEMS, {"run": self.run_id, "keys": keys}).all()
+        items = {r.source_key: r for r in map(_item, found)}
         staged = (Artifacts.of(i).pending_id for i in items.values() if i.state == "staged")
         pending_ids = sorted(int(p) for p in staged if p is not None)
         promos = [p for p in map(str, pending_ids) if p in self.others.promotions]
@@ -272,9 +283,7 @@ class LibraryState:
 
     def models(self, shas: Sequence[str]) -> dict[str, Target]:
         """The models with these hashes, with their tags."""
-        m, links = Model, select(ModelTag.model_hash, Tag.name).join(Tag)
-        columns = (m.sha256, m.path, m.name, m.type, m.size_bytes, m.created_at, m.meta_json)
-        return self._targets(shas, columns, MetaJson, links, ModelTag.model_hash)
+        return self._targets(shas, _MODELS, MetaJson)
 
     def images_counts(self, shas: Sequence[str]) -> dict[str, int | None]:
         """images_count per model hash (None when its meta_json does not parse)."""
@@ -287,21 +296,20 @@ class LibraryState:
         return out
 
     def _pending(self, ids: Sequence[int]) -> dict[int, Target]:
-        p, links = PendingImport, select(PendingModelTag.model_id, Tag.name).join(Tag)
-        columns = (p.id, p.path, p.name, p.type, p.size_bytes, p.created_at, p.meta_json)
-        return self._targets(ids, columns, PendingMetaJson, links, PendingModelTag.model_id)
+        return self._targets(ids, _PENDING, PendingMetaJson)
 
     def _targets(
-        self, keys: Sequence[Any], columns: Any, meta: type[Any], links: Any, link_key: Any
+        self, keys: Sequence[Any], statements: tuple[Any, Any], meta: type[Any]
     ) -> dict[Any, Target]:
+        rows, links = statements
         out: dict[Any, Target] = {}
         for chunk in _chunks(keys):
-            for r in self.db.execute(select(*columns).where(columns[0].in_(chunk))).all():
+            for r in self.db.execute(rows, {"keys": chunk}).all():
                 # Columns the v2 app may leave NULL are read as empty values.
                 out[r[0]] = Target(
                     r[0], r[1], r[2] or "", r[3] or UNTYPED, r[4], r[5] or 0, _parse(meta, r[6])
                 )
-            for key, tag in self.db.execute(links.where(link_key.in_(chunk))).all():
+            for key, tag in self.db.execute(links, {"keys": chunk}).all():
                 if key in out:
                     out[key].tags.add(normalize_tag(tag))
         return out
