@@ -145,6 +145,8 @@ def split_warnings(*items: ItemRow | None) -> tuple[list[ImageNote], list[ImageN
 def good_refs(row: LegacyModel, item: ItemRow) -> list[int]:
     """Indexes of the row's image refs that carry no warning on the item (in order): the
     images the row should have become."""
+    if not row.images:
+        return []
     warned = {
         str(w.get("file"))
         for w in item.warnings

@@ -42,21 +42,25 @@ def expected_images(page: Page, sha256: str, run_id: int, rows: RowLookup) -> Ex
     out = Expected()
     items = [i for i in page.by_sha(sha256) if i.state == "promoted"]
     mine = [i for i in items if i.run_id == run_id and i.kind == LEGACY]
+    merged_into = False
     for item in mine:
+        seqs = item.image_seqs
+        merged_into = merged_into or item.image_mode == "append"
         row = rows(int(item.source_key))
         if row is None:
-            out.count += len(item.image_seqs)
+            out.count += len(seqs)
             continue
         good = good_refs(row, item)
         out.count += len(good)
-        if len(good) == len(item.image_seqs):
-            for seq, index in zip(item.image_seqs, good, strict=True):
+        if good and len(good) == len(seqs):
+            for seq, index in zip(seqs, good, strict=True):
                 path = row.images[index].path
                 if path is not None:
                     out.sources[seq] = path
-    merged_into = any(i.image_mode == "append" for i in mine)
     if merged_into:  # the model another source created counts too
         items = [i for i in page.every_item(sha256) if i.state == "promoted"]
+    elif len(items) == len(mine):
+        return out  # no other item carries the model
     ids = {i.id for i in mine}
     out.count += sum(len(i.image_seqs) for i in items if i.id not in ids and _adds(i, merged_into))
     return out
@@ -94,6 +98,8 @@ def check_model(
     """Tier files of sets 0..count-1, then every set beyond the expected ones."""
     expected = expected_images(page, sha256, run_id, rows)
     tiers = check_tiers(images_dir, sha256, count, expected.sources, deep=deep, legacy_id=legacy_id)
+    if count == expected.count:  # no set beyond the expected ones, none missing
+        return SetCheck(list(tiers.problems), count, tiers.checked, tiers.decoded)
     problems: list[AuditProblem] = []
     unexplained = count < expected.count
     items = page.every_item(sha256) if count > expected.count else []
