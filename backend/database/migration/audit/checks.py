@@ -68,10 +68,8 @@ def _all_same(row: LegacyModel, target: Target, meta: Any) -> bool:
     :func:`_same` holds for each pair); False sends the row through the field-by-field loop."""
     want = (*_columns(row), *_user_values(row))
     have = (*_columns(target), *_user_values(meta))
-    if want != have:
-        return False
-    types = tuple(map(type, want))
-    return types == tuple(map(type, have)) and _PLAIN_TYPES.issuperset(types)
+    # Equal plain values (str, int, None) are always of one type: no pairwise type check.
+    return want == have and _PLAIN_TYPES.issuperset(map(type, want + have))
 
 
 def _get(value: Any, path: tuple[str, ...]) -> Any:

@@ -133,7 +133,16 @@ class LegacyReader:
         self._snapshot = None
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one query; text is decoded by SQLite itself (quick) unless some value is not
+        UTF-8, when the query is read again through ``decode_text`` (which marks such text)."""
         try:
+            self._conn.text_factory = str
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError:
+                pass  # "Could not decode to UTF-8" (anything else is raised again below)
+            finally:
+                self._conn.text_factory = decode_text
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as e:
             raise LegacyDatabaseError(f"cannot read legacy database {self.db_path}: {e}") from e
