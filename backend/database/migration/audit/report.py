@@ -28,7 +28,7 @@ from backend.database.migration.audit.state import KEYSET, AuditSources, Library
 from backend.database.migration.errors import InvalidInputError, NotFoundError
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.legacy.rows import LegacyModel
-from backend.database.migration.steps.legacy import LEGACY, as_v2_row
+from backend.database.migration.steps.legacy import LEGACY
 from workflows.errors import NotFound
 from workflows.records import RunInfo
 from workflows.store import WorkflowStore
@@ -63,7 +63,7 @@ def audit(
         auditor = RowAuditor(state, reader, sources, deep=deep)
         tally, counts, seen = auditor.tally, auditor.counts, auditor.seen
         seen.legacy_tags.update(reader.tag_names())  # every legacy tag is migrated
-        v2_rows = (as_v2_row(row, sources.types) for row in reader.iter_models(PAGE))
+        v2_rows = reader.iter_models(PAGE, type_of=sources.types.v2_type)  # as as_v2_row does
         for page in _pages(v2_rows, PAGE):
             for row in auditor.page(page):
                 tally.add(row)

@@ -23,6 +23,7 @@ from backend.database.migration.legacy.fields import FIELD_CODES
 from backend.database.migration.legacy.rows import (
     LegacyModel,
     LegacyPreflight,
+    TypeOf,
     build_model,
     classify_hash,
     preflight_sentences,
@@ -183,14 +184,16 @@ class LegacyReader:
                 out.setdefault(model_id, []).append(str(name))
         return out
 
-    def _build(self, rows: list[Any]) -> list[LegacyModel]:
+    def _build(self, rows: list[Any], type_of: TypeOf | None = None) -> list[LegacyModel]:
         tags = self._tags_for([r[0] for r in rows]) if rows else {}
-        return [
-            build_model(r, tags.get(r[0], []), self._images_real, self._models_base) for r in rows
-        ]
+        images, base = self._images_real, self._models_base
+        return [build_model(r, tags.get(r[0], []), images, base, type_of) for r in rows]
 
-    def iter_models(self, batch_size: int = 500) -> Iterator[LegacyModel]:
-        """Every model ordered by id, in keyset-paged batches of at most 500 (tags per batch)."""
+    def iter_models(
+        self, batch_size: int = 500, *, type_of: TypeOf | None = None
+    ) -> Iterator[LegacyModel]:
+        """Every model ordered by id, in keyset-paged batches of at most 500 (tags per batch);
+        ``type_of`` gives each row the type it maps the legacy one to (see ``build_model``)."""
         size = max(1, min(batch_size, _CHUNK))
         last: int | None = None
         while True:
@@ -200,7 +203,7 @@ class LegacyReader:
                 rows = self._query(f"{self._select} AND id > ? ORDER BY id LIMIT ?", (last, size))
             if not rows:
                 return
-            yield from self._build(rows)
+            yield from self._build(rows, type_of)
             last = rows[-1][0]
 
     def get_many(self, ids: Sequence[int]) -> dict[int, LegacyModel]:

@@ -295,11 +295,21 @@ def to_int(value: Any) -> int | None:
     return int(number) if math.isfinite(number) else None
 
 
+TypeOf = Callable[[str, str], str]
+"""(legacy type, model path) → the type a row is given (e.g. ``TypeMap.v2_type``)."""
+
+
 def build_model(
-    row: Sequence[Any], tags: list[str], images_real: str, models_base: str | None = None
+    row: Sequence[Any],
+    tags: list[str],
+    images_real: str,
+    models_base: str | None = None,
+    type_of: TypeOf | None = None,
 ) -> LegacyModel:
     """Turn one ``models`` row (columns in ``_REQUIRED + _OPTIONAL`` order) into a record; a
-    relative model path is resolved against ``models_base`` (the legacy DB's folder).
+    relative model path is resolved against ``models_base`` (the legacy DB's folder). With
+    ``type_of`` the record holds the type it maps the legacy one to (the audit compares rows
+    with their v2 type; a copy per row would cost more).
 
     Never raises on content: an odd value is a warning (see ``legacy.fields``) with its original
     kept under ``extra``."""
@@ -323,7 +333,7 @@ def build_model(
         legacy_id=legacy_id,
         path=path,
         name=name if name is not None and name.strip() else _file_name(path),
-        type=type_ or "other",
+        type=(type_ or "other") if type_of is None else type_of(type_ or "other", path),
         size_bytes=size_bytes,
         hash_raw=hash_raw,
         hash_kind=kind,
