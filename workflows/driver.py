@@ -37,10 +37,10 @@ of a run whose last big file another worker hashes is noticed within it."""
 MIN_WAIT_SECONDS = 0.02
 RELEASE_TRIES = 3
 GIVE_BACK_SECONDS = 4.0
-"""A batch still preparing items it has not touched this long after its claim gives them back
-(their leases are released at the end of the batch) for idle drivers to claim: a claim is
-sized by count, and a run of quick items followed by slow ones must not leave one driver
-holding the slow ones while another idles."""
+"""A batch in a loop still working this long after its claim releases half of the items it
+has not prepared in the current round, for idle drivers to claim while it works on the other
+half: a claim is sized by count, and quick items followed by slow ones (images at the end of
+a library) must not leave one driver holding the slow work while another idles."""
 RECLAIM_SECONDS = 2.0
 """How often a driver looks for leases of dead processes on this host (at its first batch,
 then at most this often): the items of a killed worker come back within it, and a run of
@@ -68,8 +68,8 @@ class Driver:
     ``1 ± jitter``. ``group_commits`` (default, faster) commits the prepared items of a round
     in one write transaction, flushed early once preparing has taken ``group_seconds`` so a
     crash redoes at most that much work; ``group_commits=False`` commits item by item.
-    In a loop, items a batch has not touched ``give_back_seconds`` after its claim are
-    given back.
+    In a loop, a batch gives back half of what it has not started ``give_back_seconds`` after
+    its claim.
     While a batch runs, a background thread extends the driver's leases every
     ``heartbeat_seconds`` (``lease_seconds / 3`` by default), so a step longer than the lease
     (hashing a huge file) keeps its items. ``claim_weight`` sizes claims by expected work
@@ -123,8 +123,8 @@ class Driver:
         self, run_id: int | None, batch_size: int, *, give_back: bool = False
     ) -> list[ItemReport]:
         """Claim up to ``batch_size`` items and move each as far as its steps go; with
-        ``give_back`` (a loop, where other drivers may be idle), items not touched
-        ``give_back_seconds`` after the claim are given back instead."""
+        ``give_back`` (a loop, where other drivers may be idle), half of what is left of the
+        current round ``give_back_seconds`` after the claim is given back."""
         now = time.monotonic()
         if self._last_reclaim is None or now - self._last_reclaim >= RECLAIM_SECONDS:
             self.store.reclaim_dead()
@@ -184,18 +184,19 @@ class Driver:
     def _round(self, active: list[WorkItem], reports: dict[int, ItemReport]) -> list[WorkItem]:
         """Prepare every active item, commit in groups; the items still WORKING after it.
 
-        Items not touched yet once the batch is overdue (see :meth:`advance`) are given back:
-        dropped from ``reports`` and left to the batch's release."""
+        Once the batch is overdue (see :meth:`advance`), the second half of the items this
+        round has not prepared yet is given back at once (see :meth:`_give_back`)."""
         still: list[WorkItem] = []
         group: list[tuple[WorkItem, ApplyFn]] = []
         started = time.monotonic()
-        for item in active:
-            report = reports[item.id]
-            if not report.transitions and report.error_code is None and self._overdue():
-                del reports[item.id]
+        given: set[int] = set()
+        for index, item in enumerate(active):
+            if item.id in given:
                 continue
+            if self._overdue():
+                given = self._give_back(active[index:], reports)
             self._prepared += 1
-            apply = self._prepare(item, report)
+            apply = self._prepare(item, reports[item.id])
             if apply is not None:
                 group.append((item, apply))
             elapsed = time.monotonic() - started
@@ -208,9 +209,25 @@ class Driver:
             still.extend(self._commit_group(group, reports))
         return still
 
+    def _give_back(self, rest: list[WorkItem], reports: dict[int, ItemReport]) -> set[int]:
+        """Release the second half of ``rest`` (the items this round has not prepared) now, so
+        an idle driver can take them while this one works on the first half; once per batch.
+        Their state is what was committed so far; an item the batch had not touched at all is
+        dropped from ``reports``. The ids given back."""
+        self._give_back_at = None
+        back = rest[(len(rest) + 1) // 2 :]
+        if not back:
+            return set()
+        self.store.release(self.owner, [item.id for item in back])
+        for item in back:
+            report = reports[item.id]
+            if not report.transitions and report.error_code is None:
+                del reports[item.id]
+        return {item.id for item in back}
+
     def _overdue(self) -> bool:
-        """Whether to give back the untouched items (never before one item is prepared, so a
-        batch always moves something)."""
+        """Whether to give items back now (never before one item is prepared, so a batch
+        always moves something)."""
         at = self._give_back_at
         return at is not None and self._prepared > 0 and time.monotonic() >= at
 

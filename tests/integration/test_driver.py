@@ -390,27 +390,31 @@ def _owner(store: WorkflowStore, item_id: int) -> str | None:
         return conn.execute(query, {"i": item_id}).scalar()
 
 
-def test_items_untouched_when_the_batch_is_overdue_are_given_back(store: WorkflowStore) -> None:
-    run_id = store.create_run("test", "fp", {}, keys(5))
+def test_an_overdue_batch_gives_back_half_of_what_it_has_not_started(
+    store: WorkflowStore,
+) -> None:
+    run_id = store.create_run("test", "fp", {}, keys(7))
     ids = [i.id for i in store.items(run_id)]
     with freeze_time(T0) as frozen:
+        released: list[tuple[int, str | None]] = []
 
         def slow(item: WorkItem) -> None:
+            if item.id == ids[3] and item.state == "pending":  # the last two are free by now
+                released.extend((i, _owner(store, i)) for i in ids[5:])
             frozen.tick(GIVE_BACK_SECONDS / 2)
 
         driver = Driver(store.engine, make_steps(on_step=slow))
-        reports = driver.advance(run_id, 5, give_back=True)
-        # Two items prepared (2 s each), then the batch is overdue: the other three go back.
-        assert [(r.item_id, r.to_state) for r in reports] == [
-            (ids[0], "promoted"),
-            (ids[1], "promoted"),
-        ]
-        left = [(i.id, i.state, _owner(store, i.id)) for i in store.items(run_id)][2:]
-        assert left == [(i, "pending", None) for i in ids[2:]]
-        other = Driver(store.engine, make_steps(on_step=slow)).advance(run_id, 5, give_back=True)
-        assert [r.item_id for r in other] == ids[2:4]
-        alone = driver.advance(run_id, 5)  # a single batch (not a loop) keeps what it claimed
-        assert [(r.item_id, r.to_state) for r in alone] == [(ids[4], "promoted")]
+        reports = driver.advance(run_id, 7, give_back=True)
+        # Two items prepared (2 s each), then the batch is overdue with five not started:
+        # it keeps three and releases the other two at once.
+        assert released == [(ids[5], None), (ids[6], None)]
+        assert [(r.item_id, r.to_state) for r in reports] == [(i, "promoted") for i in ids[:5]]
+        left = [(i.id, i.state, _owner(store, i.id)) for i in store.items(run_id)][5:]
+        assert left == [(i, "pending", None) for i in ids[5:]]
+        other = Driver(store.engine, make_steps()).advance(run_id, 7, give_back=True)
+        assert [r.item_id for r in other] == ids[5:]
+        alone = driver.advance(run_id, 5)  # nothing left
+        assert alone == []
 
 
 def test_an_overdue_batch_still_moves_its_first_item(store: WorkflowStore) -> None:
@@ -422,4 +426,8 @@ def test_an_overdue_batch_still_moves_its_first_item(store: WorkflowStore) -> No
 
         driver = Driver(store.engine, make_steps(), on_claim=slow_claim)
         reports = driver.advance(run_id, 3, give_back=True)
-    assert [r.to_state for r in reports] == ["promoted"]
+        # a single batch (not a loop) keeps everything it claimed, however long it takes
+        whole = driver.advance(store.create_run("test", "fp2", {}, keys(3)), 3)
+    # the first item is prepared, then half of the other two goes back
+    assert [r.to_state for r in reports] == ["promoted", "promoted"]
+    assert [r.to_state for r in whole] == ["promoted"] * 3
