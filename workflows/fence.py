@@ -34,7 +34,7 @@ from workflows import clock
 from workflows.errors import LeaseLost
 from workflows.machine import FINAL, WORKING, fire
 from workflows.records import WorkItem
-from workflows.rowsets import JsonRows, ManyRows, columns_of
+from workflows.rowsets import BulkWrite, JsonRows, ManyRows, bulk_insert
 from workflows.tables import MigrationEvent, MigrationItem, MigrationRun
 
 ITEMS = cast(Table, MigrationItem.__table__)
@@ -287,18 +287,10 @@ def write_fired(
                     "detail": transition.detail or {},
                 }
             )
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        params: dict[str, Any] = {**_UPDATE_ROWS.params(updates), "f_owner": owner}
-        changed = conn.execute(_SET_UPDATE, params).rowcount
-    else:
-        changed = _MANY_UPDATE.execute(conn, updates)
+    changed = _UPDATE.execute(conn, updates, f_owner=owner)
     if changed != len(updates):
         raise LeaseLost(f"{len(updates) - changed} fenced items changed under the lock")
-    if postgres:
-        conn.execute(_SET_INSERT_EVENTS, _EVENT_ROWS.params(events))
-    else:
-        _MANY_EVENTS.execute(conn, events)
+    _INSERT_EVENTS.execute(conn, events)
     for item, fired in entries:
         item.version += len(fired)
         item.last_error_code = None
@@ -329,12 +321,7 @@ _BULK_UPDATE = (
     )
 )
 
-# SQLite: one DB-API executemany each (workflows.rowsets.ManyRows).
-_MANY_UPDATE = ManyRows(_BULK_UPDATE)
-_EVENT_COLUMNS = ("item_id", "run_id", "seq", *_EVENT_FIELDS, "detail")
-_MANY_EVENTS = ManyRows(insert(EVENTS), column_keys=_EVENT_COLUMNS)
-
-# PostgreSQL: the same writes as one statement each over one JSON parameter (workflows.rowsets).
+# The same writes on PostgreSQL: one statement over one JSON parameter (workflows.rowsets).
 _UPDATE_ROWS = JsonRows(
     [("f_id", Integer()), ("f_version", Integer()), ("v_version", Integer())]
     + [("v_release", Integer())]
@@ -353,11 +340,8 @@ _SET_UPDATE = (
         **{name: _UPDATE_ROWS.column(f"v_{name}") for name in _UPDATE_FIELDS},
     )
 )
-_EVENT_ROWS = JsonRows(columns_of(EVENTS, _EVENT_COLUMNS))
-_SET_INSERT_EVENTS = insert(EVENTS).from_select(
-    list(_EVENT_COLUMNS),
-    select(*(_EVENT_ROWS.column(n) for n in _EVENT_COLUMNS)),
-)
+_UPDATE = BulkWrite(ManyRows(_BULK_UPDATE), _SET_UPDATE, _UPDATE_ROWS)
+_INSERT_EVENTS = bulk_insert(EVENTS, ("item_id", "run_id", "seq", *_EVENT_FIELDS, "detail"))
 
 
 def fail_crash_loop(conn: Connection, item: WorkItem, owner: str | None) -> None:

@@ -8,6 +8,9 @@ does the same writes in one execution with one parameter, encoded by ``json.dump
 
 SQLite (:class:`ManyRows`): ``executemany`` runs in-process and is fast; what cost more was
 SQLAlchemy's per-row parameter processing around it, which a statement compiled once skips.
+
+:class:`BulkWrite` pairs the two forms of one write and runs the one for the connection's
+database (:func:`bulk_insert` builds both for a plain insert).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from sqlalchemy import (
     cast,
     column,
     func,
+    insert,
+    select,
 )
 from sqlalchemy.sql.type_api import TypeEngine
 
@@ -129,3 +134,36 @@ class ManyRows:
         shape = (compiled.string, itemgetter(*names), processors)
         self._compiled[conn.dialect.name] = shape
         return shape
+
+
+class BulkWrite:
+    """One bulk write, the fast way on each database: ``many`` on SQLite, ``statement`` over
+    ``rows`` on PostgreSQL (rows keyed by the names both expect)."""
+
+    def __init__(self, many: ManyRows, statement: Insert | Update, rows: JsonRows) -> None:
+        self.many = many
+        self.statement = statement
+        self.rows = rows
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]], **params: Any) -> int:
+        """Write ``rows``; how many rows changed. ``params`` are the statement's own binds on
+        PostgreSQL (SQLite's ``executemany`` takes them from each row)."""
+        if not rows:
+            return 0
+        if conn.dialect.name == "postgresql":
+            return int(conn.execute(self.statement, {**self.rows.params(rows), **params}).rowcount)
+        return self.many.execute(conn, rows)
+
+
+def bulk_insert(table: Table, columns: Sequence[str], *, ordered: bool = False) -> BulkWrite:
+    """A :class:`BulkWrite` inserting ``columns`` of ``table``; with ``ordered``, rows are
+    inserted in the given order on PostgreSQL too (ids follow it)."""
+    rows = JsonRows(columns_of(table, columns), ordered=ordered)
+    source = select(*(rows.column(n) for n in columns))
+    if ordered:
+        source = source.order_by(rows.order)
+    return BulkWrite(
+        ManyRows(insert(table), column_keys=columns),
+        insert(table).from_select(list(columns), source),
+        rows,
+    )

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from workflows import clock
 from workflows.fence import FINAL_VALUES, ITEMS, RUNS
 from workflows.machine import State
-from workflows.rowsets import JsonRows, ManyRows, columns_of
+from workflows.rowsets import bulk_insert
 
 INSERT_CHUNK = 5_000
 
@@ -127,12 +127,7 @@ def insert_items(
 
 def _insert(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert item rows: ``executemany`` on SQLite, one statement on PostgreSQL."""
-    if not rows:
-        return 0
-    if conn.dialect.name == "postgresql":
-        conn.execute(_SET_INSERT_ITEMS, _ITEM_ROWS.params(rows))
-    else:
-        _MANY_ITEMS.execute(conn, rows)
+    _INSERT_ITEMS.execute(conn, rows)
     return len(rows)
 
 
@@ -152,9 +147,4 @@ _ITEM_COLUMNS = (
     "version",
     "updated_at",
 )
-_ITEM_ROWS = JsonRows(columns_of(ITEMS, _ITEM_COLUMNS), ordered=True)
-_MANY_ITEMS = ManyRows(insert(ITEMS), column_keys=_ITEM_COLUMNS)
-_SET_INSERT_ITEMS = insert(ITEMS).from_select(
-    list(_ITEM_COLUMNS),
-    select(*(_ITEM_ROWS.column(n) for n in _ITEM_COLUMNS)).order_by(_ITEM_ROWS.order),
-)
+_INSERT_ITEMS = bulk_insert(ITEMS, _ITEM_COLUMNS, ordered=True)

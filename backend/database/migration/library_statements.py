@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backend.database.models import Model, ModelTag, PendingImport, PendingModelTag, Tag
 from backend.database.v2schema import RAISE_TAGS_ID_MAX
-from workflows.rowsets import JsonRows, ManyRows, columns_of
+from workflows.rowsets import BulkWrite, JsonRows, ManyRows, columns_of
 
 MODELS = cast(Table, Model.__table__)
 TAGS = cast(Table, Tag.__table__)
@@ -51,24 +51,6 @@ def ignore(dialect: str, table: Table) -> Insert:
     return builder(table).on_conflict_do_nothing()
 
 
-@cache
-def insert_new_model(dialect: str) -> Insert:
-    """Insert a model unless its hash exists, returning the hash only when it inserted.
-
-    ``RETURNING`` rather than ``rowcount``: psycopg reports -1 for this statement.
-    """
-    return ignore(dialect, MODELS).returning(MODELS.c.sha256)
-
-
-@cache
-def ignore_links(dialect: str) -> Insert:
-    """Link a model to a tag found by name, unless linked (built once per dialect)."""
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        builder(MODEL_TAGS).from_select(["model_hash", "tag_id"], TAG_ID).on_conflict_do_nothing()
-    )
-
-
 def insert_ignore(session: Session, table: Table, rows: list[dict[str, object]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL, one cached statement for
     every row. New tags raise ``db_meta.tags_id_max`` in the same transaction, and only then:
@@ -102,9 +84,15 @@ _SET_NEW_MODELS = (
     .on_conflict_do_nothing()
     .returning(MODELS.c.sha256)
 )
-_MANY_LINKS = ManyRows(ignore_links("sqlite"))
+_SQLITE_NEW_MODELS = ignore("sqlite", MODELS).returning(MODELS.c.sha256)
+"""``RETURNING`` rather than ``rowcount``, as on PostgreSQL (psycopg reports -1 there)."""
 _LINK_ROWS = JsonRows([("sha", MODEL_TAGS.c.model_hash.type), ("name", TAGS.c.name.type)])
-_SET_LINKS = (
+_LINKS = BulkWrite(
+    ManyRows(
+        sqlite_insert(MODEL_TAGS)
+        .from_select(["model_hash", "tag_id"], TAG_ID)
+        .on_conflict_do_nothing()
+    ),
     pg_insert(MODEL_TAGS)
     .from_select(
         ["model_hash", "tag_id"],
@@ -112,7 +100,8 @@ _SET_LINKS = (
         .select_from(_LINK_ROWS.alias)
         .join(TAGS, TAGS.c.name == _LINK_ROWS.column("name")),
     )
-    .on_conflict_do_nothing()
+    .on_conflict_do_nothing(),
+    _LINK_ROWS,
 )
 
 
@@ -121,13 +110,10 @@ def insert_new_models(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     library yet; the hashes inserted. One statement over one JSON parameter on PostgreSQL."""
     if conn.dialect.name == "postgresql":
         return set(conn.execute(_SET_NEW_MODELS, _MODEL_ROWS.params(rows)).scalars())
-    return set(conn.execute(insert_new_model(conn.dialect.name), rows).scalars())
+    return set(conn.execute(_SQLITE_NEW_MODELS, rows).scalars())
 
 
 def link_tags(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Link models to tags found by name (rows ``{"sha", "name"}``), unless linked; one
     statement over one JSON parameter on PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_SET_LINKS, _LINK_ROWS.params(rows))
-    else:
-        _MANY_LINKS.execute(conn, rows)
+    _LINKS.execute(conn, rows)
