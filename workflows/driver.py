@@ -68,8 +68,8 @@ class Driver:
     ``1 ± jitter``. ``group_commits`` (default, faster) commits the prepared items of a round
     in one write transaction, flushed early once preparing has taken ``group_seconds`` so a
     crash redoes at most that much work; ``group_commits=False`` commits item by item.
-    In a loop, a batch gives back half of what it has not started ``give_back_seconds`` after
-    its claim.
+    In a loop, a batch gives back half of what it has not started :data:`GIVE_BACK_SECONDS`
+    after its claim.
     While a batch runs, a background thread extends the driver's leases every
     ``heartbeat_seconds`` (``lease_seconds / 3`` by default), so a step longer than the lease
     (hashing a huge file) keeps its items. ``claim_weight`` sizes claims by expected work
@@ -92,7 +92,6 @@ class Driver:
         rng: random.Random | None = None,
         group_commits: bool = True,
         group_seconds: float = 1.0,
-        give_back_seconds: float = GIVE_BACK_SECONDS,
         heartbeat_seconds: float | None = None,
         claim_weight: ClaimWeight | None = None,
         on_claim: Callable[[Sequence[WorkItem]], None] | None = None,
@@ -108,7 +107,6 @@ class Driver:
         self.rng = rng or random.Random()
         self.group_commits = group_commits
         self.group_seconds = group_seconds
-        self.give_back_seconds = give_back_seconds
         self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
         self.claim_weight = claim_weight
         self.on_claim = on_claim
@@ -124,7 +122,7 @@ class Driver:
     ) -> list[ItemReport]:
         """Claim up to ``batch_size`` items and move each as far as its steps go; with
         ``give_back`` (a loop, where other drivers may be idle), half of what is left of the
-        current round ``give_back_seconds`` after the claim is given back."""
+        current round :data:`GIVE_BACK_SECONDS` after the claim is given back."""
         now = time.monotonic()
         if self._last_reclaim is None or now - self._last_reclaim >= RECLAIM_SECONDS:
             self.store.reclaim_dead()
@@ -147,7 +145,7 @@ class Driver:
             item.id: ItemReport(item.id, item.source_key, item.state, item.state)
             for item in claimed
         }
-        self._give_back_at = time.monotonic() + self.give_back_seconds if give_back else None
+        self._give_back_at = time.monotonic() + GIVE_BACK_SECONDS if give_back else None
         self._prepared = 0
         self._last_heartbeat = clock.now()
         active = claimed
