@@ -1,6 +1,6 @@
 """The audit (``model-migrate verify``) against the stage-1 migration it checks: time and memory.
 
-    .venv/bin/python benchmarks/audit.py [--models 10000] [--images 0]
+    .venv/bin/python benchmarks/audit.py [--models 10000] [--images 0] [--keep DIR]
 
 Builds a legacy library of ``--models`` rows without images (in a child process, so this one
 stays small), runs stage 1 into a fresh library as a whole CLI process (``model-migrate
@@ -11,12 +11,16 @@ the parent's RSS at fork in it, hence the small parent) against the goals of iss
 ``verify`` ≤ 0.3× the stage-1 time and ≤ 250 MiB RSS at 100,000 models (memory flat: it streams
 legacy and library rows in keyset pages). With ``--images N`` a second library of N models with
 one 512×768 JPEG each shows the cost of the tier checks (header only, then ``--deep``).
+With ``--keep DIR`` the libraries are built in DIR and left there (a later run with the same
+DIR and sizes reuses the legacy libraries, and migrates them into fresh data folders), so a
+verify can be run again by hand (``MODEL_MIGRATE_DATA_DIR=DIR/data-plain``, e.g. to profile).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +51,10 @@ def run_cli(args: list[str], data_dir: Path) -> tuple[float, float, int]:
 
 
 def build(root: Path, models: int, image_size: tuple[int, int] | None, seed: int) -> None:
-    """Write a sample legacy library under ``root`` (legacy.sqlite3, images/) in a child."""
+    """Write a sample legacy library under ``root`` (legacy.sqlite3, images/) in a child;
+    a library already there (``--keep``) is used as it is."""
+    if (root / "legacy.sqlite3").is_file():
+        return
     code = (
         "import sys; from pathlib import Path;"
         " from backend.sample.legacy_factory import make_sample_library;"
@@ -59,6 +66,7 @@ def build(root: Path, models: int, image_size: tuple[int, int] | None, seed: int
 
 def measure(root: Path, rows: int, data_dir: Path, label: str, *, deep: bool) -> None:
     """Stage 1, then verify; print times, RSS and the ratios with their goals."""
+    shutil.rmtree(data_dir, ignore_errors=True)
     stage1, stage1_rss, code = run_cli(
         ["legacy", str(root / "legacy.sqlite3"), str(root / "images"), "--json"], data_dir
     )
@@ -88,18 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--images", type=int, default=0)
+    parser.add_argument("--keep", type=Path, help="build in DIR and leave it there")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mm-audit-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) if args.keep is None else args.keep.resolve()
         start = time.perf_counter()
-        build(root / "plain", args.models, None, 0)
+        plain, images = root / f"plain-{args.models}", root / f"with-images-{args.images}"
+        build(plain, args.models, None, 0)
         print(f"built the legacy library in {time.perf_counter() - start:.1f} s")
-        measure(root / "plain", args.models, root / "data-plain", "no images", deep=False)
+        measure(plain, args.models, root / "data-plain", "no images", deep=False)
         if args.images:
-            build(root / "with-images", args.images, (512, 768), 1)
-            measure(
-                root / "with-images", args.images, root / "data-images", "with images", deep=True
-            )
+            build(images, args.images, (512, 768), 1)
+            measure(images, args.images, root / "data-images", "with images", deep=True)
     print(machine())
     return 0
 
