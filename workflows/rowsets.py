@@ -10,7 +10,7 @@ SQLite (:class:`ManyRows`): ``executemany`` runs in-process and is fast; what co
 SQLAlchemy's per-row parameter processing around it, which a statement compiled once skips.
 
 :class:`BulkWrite` pairs the two forms of one write and runs the one for the connection's
-database (:func:`bulk_insert` builds both for a plain insert).
+database. A plain insert (:func:`bulk_insert`) is a ``COPY`` on PostgreSQL (:class:`CopyRows`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from sqlalchemy import (
     column,
     func,
     insert,
-    select,
 )
 from sqlalchemy.sql.type_api import TypeEngine
 
@@ -155,15 +154,61 @@ class BulkWrite:
         return self.many.execute(conn, rows)
 
 
-def bulk_insert(table: Table, columns: Sequence[str], *, ordered: bool = False) -> BulkWrite:
-    """A :class:`BulkWrite` inserting ``columns`` of ``table``; with ``ordered``, rows are
-    inserted in the given order on PostgreSQL too (ids follow it)."""
-    rows = JsonRows(columns_of(table, columns), ordered=ordered)
-    source = select(*(rows.column(n) for n in columns))
-    if ordered:
-        source = source.order_by(rows.order)
-    return BulkWrite(
-        ManyRows(insert(table), column_keys=columns),
-        insert(table).from_select(list(columns), source),
-        rows,
-    )
+class CopyRows:
+    """A plain insert on PostgreSQL as one ``COPY ... FROM STDIN`` in the caller's
+    transaction: the cheapest way in for the server (no statement to parse and plan per
+    group, no JSON to take apart) and, with psycopg's C row formatter, for the client. Rows
+    are stored in the order given (serial ids follow it). JSON columns are encoded here."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self._get = itemgetter(*self.columns)
+        self._json = [n for n, c in enumerate(self.columns) if isinstance(table.c[c].type, JSON)]
+        self._sql: str | None = None
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Copy ``rows`` into the table; how many rows were written."""
+        if not rows:
+            return 0
+        sql = self._sql or self._compile(conn)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    values = self._get(row)
+                    if self._json:
+                        values = list(values)
+                        for index in self._json:
+                            values[index] = json.dumps(values[index])
+                    copy.write_row(values)
+        finally:
+            cursor.close()
+        return len(rows)
+
+    def _compile(self, conn: Connection) -> str:
+        quote = conn.dialect.identifier_preparer.quote
+        names = ", ".join(quote(c) for c in self.columns)
+        self._sql = f"COPY {quote(self.table.name)} ({names}) FROM STDIN"
+        return self._sql
+
+
+class BulkInsert:
+    """A plain insert of many rows: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.many = ManyRows(insert(table), column_keys=columns)
+        self.copy = CopyRows(table, columns)
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert ``rows`` in the given order (ids follow it); how many were inserted."""
+        if not rows:
+            return 0
+        if conn.dialect.name == "postgresql":
+            return self.copy.execute(conn, rows)
+        return self.many.execute(conn, rows)
+
+
+def bulk_insert(table: Table, columns: Sequence[str]) -> BulkInsert:
+    """A :class:`BulkInsert` of ``columns`` of ``table`` (rows keyed by column name)."""
+    return BulkInsert(table, columns)

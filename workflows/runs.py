@@ -147,4 +147,4 @@ _ITEM_COLUMNS = (
     "version",
     "updated_at",
 )
-_INSERT_ITEMS = bulk_insert(ITEMS, _ITEM_COLUMNS, ordered=True)
+_INSERT_ITEMS = bulk_insert(ITEMS, _ITEM_COLUMNS)

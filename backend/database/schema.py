@@ -34,7 +34,7 @@ from backend.database.session import is_sqlite, make_engine, writer
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION: Final = "0005_hot_path_indexes"
+HEAD_REVISION: Final = "0006_events_without_item_fk"
 """The newest revision in ``alembic/versions`` (a test checks it against Alembic's head): a
 new migration script changes it."""
 VERSION_TABLE: Final = "alembic_version"

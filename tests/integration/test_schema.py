@@ -76,3 +76,57 @@ def test_tag_names_are_unique(engine: Engine) -> None:
         assert "unique" in str(exc).lower() or "duplicate" in str(exc).lower()
     else:
         raise AssertionError("a second tag with the same name was accepted")
+
+
+def _event_keys(engine: Engine) -> list[tuple[str, list[str]]]:
+    return [
+        (key["referred_table"], key["constrained_columns"])
+        for key in inspect(engine).get_foreign_keys("migration_events")
+    ]
+
+
+def test_0006_drops_the_events_item_key_and_keeps_every_event(db_url: str) -> None:
+    engine = make_engine(db_url)
+    rows = "SELECT item_id, seq, trigger, detail FROM migration_events ORDER BY id"
+    try:
+        schema.upgrade(engine, "0005_hot_path_indexes")
+        assert _event_keys(engine) == [("migration_items", ["item_id"])]
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO migration_runs (id, kind, source_fingerprint, options,"
+                    " created_at, updated_at) VALUES (1, 'legacy', 'fp', '{}', 0, 0)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO migration_items (id, run_id, kind, source_key, status, attempts,"
+                    " max_attempts, crashes, next_attempt_at, warnings, artifacts, version,"
+                    " updated_at) VALUES (7, 1, 'legacy', '1', 'imported', 0, 5, 0, 0, '[]',"
+                    " '{}', 1, 0)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO migration_events (item_id, run_id, seq, trigger, from_state,"
+                    " to_state, attempt, at, detail) VALUES (7, 1, 1, 'import', 'pending',"
+                    " 'imported', 0, 1.5, '{\"n\": 1}')"
+                )
+            )
+        with engine.connect() as conn:
+            before = conn.execute(text(rows)).all()
+
+        schema.upgrade(engine)
+        assert _event_keys(engine) == []
+        with engine.connect() as conn:
+            assert conn.execute(text(rows)).all() == before
+        assert {u["name"] for u in inspect(engine).get_unique_constraints("migration_events")} >= {
+            "uq_migration_events_item_seq"
+        }
+
+        schema.downgrade(engine, "0005_hot_path_indexes")
+        assert _event_keys(engine) == [("migration_items", ["item_id"])]
+        with engine.connect() as conn:
+            assert conn.execute(text(rows)).all() == before
+    finally:
+        engine.dispose()
