@@ -43,13 +43,17 @@ from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 def migrate(
     library: LegacyLibrary, data_dir: Path, workers: int, url: str | None = None
 ) -> tuple[float, dict[str, int]]:
-    """Wall time of a whole stage-1 run (in this process) into a fresh library, and its counts."""
+    """Wall time of a whole stage-1 run (in this process, extra workers as processes) into a
+    fresh library, and its counts."""
     shutil.rmtree(data_dir, ignore_errors=True)
     service = build_service(Settings(data_dir=data_dir, database_url=url))
     try:
         start = time.perf_counter()
-        run = service.start_legacy_run(library.db_path, library.images_dir)
-        status = service.run_until_done(run.id, workers=workers)
+        # As `model-migrate legacy --workers N` does: the extra workers start up while the
+        # run is created.
+        with service.early_workers(workers - 1) as early:
+            run = service.start_legacy_run(library.db_path, library.images_dir)
+            status = service.run_until_done(run.id, workers=workers, early=early)
         elapsed = time.perf_counter() - start
     finally:
         service.close()

@@ -29,13 +29,14 @@ from backend.cli.exits import ExitCode
 from backend.cli.serve import serve
 from backend.cli.signals import set_title
 from backend.cli.verify import verify
-from backend.cli.workers import workers_option
+from backend.cli.workers import read_run_id, workers_option
 from workflows.states import Strategy
 
 if TYPE_CHECKING:
     from backend.cli.output import ProgressReporter
     from backend.database.migration.results import RunStatusRecord
     from backend.database.migration.service import MigrationService
+    from backend.database.migration.workers import EarlyWorkers
 
 # Commands import what they use when they run (rich, pydantic, SQLAlchemy): importing this
 # module for ``--help`` loads click and the strategy names only.
@@ -133,14 +134,14 @@ def legacy(
 ) -> None:
     """Stage 1: migrate a legacy library (resumes the run if it already exists)."""
     resume_with(ctx)
-    with service_for(ctx) as service:
+    with service_for(ctx) as service, service.early_workers(workers - 1) as early:
         run = service.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
         if not as_json:
             verb = "resuming" if run.resumed else "started"
             err_console().print(f"{verb} legacy run {run.id}")
             if run.backup_path:
                 err_console().print(f"library backed up to {run.backup_path}")
-        status = _drive(service, run.id, workers, batch_size, as_json)
+        status = _drive(service, run.id, workers, batch_size, as_json, early)
     sys.exit(exit_for(status))
 
 
@@ -150,12 +151,17 @@ def _drive(
     workers: int,
     batch_size: int | None,
     as_json: bool,
+    early: EarlyWorkers | None = None,
 ) -> RunStatusRecord:
     resume_with(click.get_current_context(), f"model-migrate worker --run {run_id}")
     before = service.run_status(run_id)
     with _progress(as_json, before.total) as reporter:
         status = service.run_until_done(
-            run_id, workers=workers, batch_size=batch_size, on_progress=reporter.update
+            run_id,
+            workers=workers,
+            batch_size=batch_size,
+            on_progress=reporter.update,
+            early=early,
         )
     if as_json:
         emit(status, True)
@@ -334,17 +340,32 @@ def scan(
 
 @main.command()
 @click.option("--run", "run_id", type=int, help="Only this run (exit when it is finished).")
+@click.option(
+    "--run-from-stdin",
+    is_flag=True,
+    hidden=True,
+    help="Start up, then read the run id from standard input (exit at its end).",
+)
 @click.option("--once", is_flag=True, help="Process one batch and exit.")
 @click.option("--batch-size", type=click.IntRange(1, 10_000))
 @click.option("--quiet", is_flag=True, help="Print nothing.")
 @click.pass_context
 def worker(
-    ctx: click.Context, run_id: int | None, once: bool, batch_size: int | None, quiet: bool
+    ctx: click.Context,
+    run_id: int | None,
+    run_from_stdin: bool,
+    once: bool,
+    batch_size: int | None,
+    quiet: bool,
 ) -> None:
     """Process claimable items from the shared library database."""
     set_title()
     resume_with(ctx, quiet=quiet)
     with service_for(ctx) as service:
+        if run_from_stdin:
+            run_id = read_run_id(sys.stdin)
+            if run_id is None:
+                return
         handled = service.work(run_id, once=once, batch_size=batch_size)
     if not quiet:
         err_console().print(f"worker handled {handled} item(s)")

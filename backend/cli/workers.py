@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -54,3 +54,15 @@ def workers_option(maximum: int) -> Callable[[F], F]:
         type=WorkerCount(maximum),
         help="Processes working on the run: 'auto' uses every usable CPU.",
     )
+
+
+def read_run_id(stream: TextIO) -> int | None:
+    """The run id a parent gives an early worker on its standard input (one line); None at
+    the end of input (the parent ended before it had a run for this worker)."""
+    line = stream.readline().strip()
+    if not line:
+        return None
+    try:
+        return int(line)
+    except ValueError:
+        raise click.UsageError(f"expected a run id on standard input, got {line[:40]!r}") from None

@@ -23,7 +23,7 @@ from backend.database.migration.results import (
 from backend.database.migration.run_reads import run_status as read_run_status
 from backend.database.migration.run_reads import status_record
 from backend.database.migration.wiring import Wiring
-from backend.database.migration.workers import run_with_workers
+from backend.database.migration.workers import EarlyWorkers, run_with_workers
 from workflows.driver import ItemReport
 from workflows.records import RunStatus
 
@@ -53,6 +53,12 @@ def advance(wiring: Wiring, run_id: int, batch_size: int | None = None) -> Advan
     )
 
 
+def check_workers(workers: int) -> None:
+    """InvalidInputError unless ``workers`` is in 1..64."""
+    if workers < 1 or workers > 64:
+        raise InvalidInputError("workers must be between 1 and 64")
+
+
 def run_until_done(
     wiring: Wiring,
     run_id: int,
@@ -60,11 +66,12 @@ def run_until_done(
     workers: int = 1,
     batch_size: int | None = None,
     on_progress: ProgressFn | None = None,
+    early: EarlyWorkers | None = None,
 ) -> RunStatusRecord:
-    """Drive a run until no item can move; ``workers`` > 1 adds worker processes."""
+    """Drive a run until no item can move; ``workers`` > 1 adds worker processes (the
+    ``early`` ones first, see :func:`early_workers`)."""
     info = run_info(wiring.store, run_id)
-    if workers < 1 or workers > 64:
-        raise InvalidInputError("workers must be between 1 and 64")
+    check_workers(workers)
     size = batch_size_or(batch_size, wiring.settings.batch_size)
 
     def progress(status: RunStatus) -> None:
@@ -75,7 +82,7 @@ def run_until_done(
         _loop(wiring, run_id, size, progress if on_progress is not None else None)
 
     try:
-        run_with_workers(wiring.settings, run_id, workers, drive)
+        run_with_workers(wiring.settings, run_id, workers, drive, early)
     except BaseException:
         # Stopped (a signal) or failed: once the workers are gone, drop what they and this
         # thread's driver may still hold, so no lease outlives the command.

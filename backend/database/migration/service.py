@@ -8,6 +8,7 @@ It is built by ``backend.bootstrap``; the work is done by the use-case modules (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from backend.database.migration.results import (
 from backend.database.migration.steps.context import StepEnv
 from backend.database.migration.types import TypeMap
 from backend.database.migration.wiring import Wiring
+from backend.database.migration.workers import EarlyWorkers, early_workers
 from workflows.store import WorkflowStore
 
 
@@ -107,8 +109,9 @@ class MigrationService:
         workers: int = 1,
     ) -> LegacyMigrationResult:
         """Start (or resume) the stage-1 run and drive it to the end; v2-shaped summary."""
-        run = self.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
-        status = self.run_until_done(run.id, workers=workers)
+        with self.early_workers(workers - 1) as early:
+            run = self.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
+            status = self.run_until_done(run.id, workers=workers, early=early)
         return legacy_summary(self.store, run, status)
 
     # --- driving ------------------------------------------------------------------------------
@@ -124,11 +127,25 @@ class MigrationService:
         workers: int = 1,
         batch_size: int | None = None,
         on_progress: ProgressFn | None = None,
+        early: EarlyWorkers | None = None,
     ) -> RunStatusRecord:
-        """Drive a run until no item can move; ``workers`` > 1 adds worker processes."""
+        """Drive a run until no item can move; ``workers`` > 1 adds worker processes (the
+        ``early`` ones of :meth:`early_workers` first)."""
         return drive.run_until_done(
-            self.wiring, run_id, workers=workers, batch_size=batch_size, on_progress=on_progress
+            self.wiring,
+            run_id,
+            workers=workers,
+            batch_size=batch_size,
+            on_progress=on_progress,
+            early=early,
         )
+
+    def early_workers(self, count: int) -> AbstractContextManager[EarlyWorkers | None]:
+        """Start ``count`` worker processes now, before the run they will work on exists
+        (they start up while this process creates the run); give them to
+        :meth:`run_until_done`. Those not given a run exit at the end of the block."""
+        drive.check_workers(count + 1)
+        return early_workers(self.wiring.settings, count)
 
     def work(self, run_id: int | None, *, once: bool = False, batch_size: int | None = None) -> int:
         """Worker loop over claimable items; returns how many items it handled."""

@@ -5,6 +5,10 @@ SIGTERM, or any error) it sends SIGTERM to the group and waits for them, so none
 after the command has ended, and each releases its leases on the way out. (SIGTERM, not the
 SIGINT this process got: a worker still starting up would print a KeyboardInterrupt
 traceback, while SIGTERM ends it silently before it can claim anything.)
+
+Workers can start before their run exists (:class:`EarlyWorkers`): Python's start-up, the
+imports and opening the library take a worker about half a second, which it then spends while
+this process reads the legacy library and creates the run, instead of after.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,41 +45,122 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def worker_command(run_id: int) -> list[str]:
-    """``model-migrate worker --run N --quiet``: the console script beside this interpreter
-    when installed (so ``ps`` shows ``model-migrate worker``), else ``python -m backend.cli``."""
-    args = ["worker", "--run", str(run_id), "--quiet"]
+def worker_command(run_id: int | None) -> list[str]:
+    """``model-migrate worker --run N --quiet`` (``--run-from-stdin`` without a run id): the
+    console script beside this interpreter when installed (so ``ps`` shows ``model-migrate
+    worker``), else ``python -m backend.cli``."""
+    run = ["--run", str(run_id)] if run_id is not None else ["--run-from-stdin"]
+    args = ["worker", *run, "--quiet"]
     script = Path(sys.executable).with_name("model-migrate")
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script), *args]
     return [sys.executable, "-m", "backend.cli", *args]
 
 
+def _spawn(
+    command: list[str], env: dict[str, str], group: int, *, stdin: int | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, env=env, stdin=stdin, stdout=subprocess.DEVNULL, process_group=group
+    )
+
+
+class EarlyWorkers:
+    """Worker processes started before their run exists (``model-migrate worker
+    --run-from-stdin``): each starts up and opens the library, then reads the run id from its
+    standard input. :meth:`hand_over` gives them the run; end of input tells them to exit."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []
+        env = worker_env(settings)
+        try:
+            for _ in range(count):
+                group = self.children[0].pid if self.children else 0
+                child = _spawn(worker_command(None), env, group, stdin=subprocess.PIPE)
+                self.children.append(child)
+                if len(self.children) == 1:
+                    _GROUPS.add(child.pid)
+        except BaseException:
+            self.stop()
+            raise
+
+    def hand_over(self, run_id: int, count: int) -> list[subprocess.Popen[bytes]]:
+        """Give the run to ``count`` of the workers (the others are told to exit); those."""
+        for index, child in enumerate(self.children):
+            _send(child, f"{run_id}\n".encode() if index < count else b"")
+        return self.children[:count]
+
+    def close(self) -> None:
+        """Tell every worker still waiting to exit, and wait for them all."""
+        for child in self.children:
+            _send(child, b"")
+        for child in self.children:
+            child.wait()
+        self._forget()
+
+    def stop(self) -> None:
+        """SIGTERM the workers and wait for them (see :func:`stop`)."""
+        stop(self.children)
+        for child in self.children:
+            _send(child, b"")  # only closes the pipe: the worker is gone
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.children:
+            _GROUPS.discard(self.children[0].pid)
+
+
+def _send(child: subprocess.Popen[bytes], message: bytes) -> None:
+    """Write ``message`` to a waiting worker and close its input (once; a worker that has
+    already exited is left alone)."""
+    if child.stdin is None or child.stdin.closed:
+        return
+    with contextlib.suppress(OSError):
+        child.stdin.write(message)
+    with contextlib.suppress(OSError):
+        child.stdin.close()
+
+
+@contextlib.contextmanager
+def early_workers(settings: Settings, count: int) -> Iterator[EarlyWorkers | None]:
+    """``count`` :class:`EarlyWorkers` for the block (None for none): stopped if the block
+    fails, else waited for at its end (those never handed a run exit at once)."""
+    if count < 1:
+        yield None
+        return
+    workers = EarlyWorkers(settings, count)
+    try:
+        yield workers
+    except BaseException:
+        workers.stop()
+        raise
+    workers.close()
+
+
 def run_with_workers(
-    settings: Settings, run_id: int, workers: int, drive: Callable[[], None]
+    settings: Settings,
+    run_id: int,
+    workers: int,
+    drive: Callable[[], None],
+    early: EarlyWorkers | None = None,
 ) -> None:
-    """Start ``workers - 1`` worker processes on the run, drive it here too, then wait."""
-    children: list[subprocess.Popen[bytes]] = []
+    """Have ``workers - 1`` worker processes on the run (``early`` ones first, then new
+    ones), drive it here too, then wait."""
+    children = early.hand_over(run_id, workers - 1) if early is not None else []
+    grouped = bool(children)  # the early workers' group is registered already
     env = worker_env(settings)
     try:
-        for _ in range(workers - 1):
+        for _ in range(workers - 1 - len(children)):
             group = children[0].pid if children else 0
-            children.append(
-                subprocess.Popen(
-                    worker_command(run_id),
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    process_group=group,
-                )
-            )
-        if children:
+            children.append(_spawn(worker_command(run_id), env, group))
+        if children and not grouped:
             _GROUPS.add(children[0].pid)
         drive()
     except BaseException:
         stop(children)
         raise
     finally:
-        if children:
+        if children and not grouped:
             _GROUPS.discard(children[0].pid)
     for child in children:
         child.wait()
