@@ -24,6 +24,7 @@ from backend.database.migration.run_reads import run_status as read_run_status
 from backend.database.migration.run_reads import status_record
 from backend.database.migration.wiring import Wiring
 from backend.database.migration.workers import EarlyWorkers, run_with_workers
+from workflows.collector import batch_collections
 from workflows.driver import ItemReport
 from workflows.records import RunStatus
 
@@ -117,23 +118,24 @@ def _loop(
     sizer = BatchSizer(max_batch)
     kind = None if run_id is None else run_info(store, run_id).kind
     handled = 0
-    while True:
-        reports = driver.advance(run_id, sizer.start(), give_back=True)
-        sizer.done(len(reports))
-        after_batch(wiring, reports, kind)
-        handled += len(reports)
-        if once or (run_id is None and not reports):
-            return handled
-        if run_id is None or (reports and on_status is None):
-            continue  # nobody watches the progress: ask for the status only when idle
-        status = store.status(run_id)
-        if on_status is not None:
-            on_status(status)
-        if status.finished:
-            return handled
-        if not reports:
-            driver.run_until_done(run_id, sizer.size, on_status)
-            return handled
+    with batch_collections():
+        while True:
+            reports = driver.advance(run_id, sizer.start(), give_back=True)
+            sizer.done(len(reports))
+            after_batch(wiring, reports, kind)
+            handled += len(reports)
+            if once or (run_id is None and not reports):
+                return handled
+            if run_id is None or (reports and on_status is None):
+                continue  # nobody watches the progress: ask for the status only when idle
+            status = store.status(run_id)
+            if on_status is not None:
+                on_status(status)
+            if status.finished:
+                return handled
+            if not reports:
+                driver.run_until_done(run_id, sizer.size, on_status)
+                return handled
 
 
 def after_batch(wiring: Wiring, reports: Sequence[ItemReport], kind: str | None) -> None:
