@@ -213,7 +213,7 @@ def lock_fences(conn: Connection, owner: str, items: Sequence[WorkItem]) -> dict
         return {}
     versions = {item.id: item.version for item in items}
     query = _FENCES_PG if conn.dialect.name == "postgresql" else _FENCES_SQLITE
-    rows = conn.execute(query, {"owner": owner, "ids": list(versions)})
+    rows = conn.execute(query, {"owner": owner, "ids": list(versions)}).all()
     return {row.id: int(row.seq or 0) for row in rows if versions[row.id] == row.version}
 
 

@@ -180,7 +180,9 @@ class CopyRows:
                     if self._json:
                         values = list(values)
                         for index in self._json:
-                            values[index] = json.dumps(values[index])
+                            value = values[index]
+                            # Most events' detail is empty: skip the encoder for it.
+                            values[index] = "{}" if value == {} else json.dumps(value)
                     copy.write_row(values)
         finally:
             cursor.close()

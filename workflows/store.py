@@ -171,7 +171,8 @@ class WorkflowStore(StoreReads):
         """
         stmt = claim_statement(run_id, owner, limit, lease_seconds, weight, self._postgres)
         with self._write() as conn:
-            claimed = sorted((item_from_row(r) for r in conn.execute(stmt)), key=lambda i: i.id)
+            rows = conn.execute(stmt).all()
+            claimed = sorted((item_from_row(r) for r in rows), key=lambda i: i.id)
             looping = [i for i in claimed if i.crashes >= i.max_attempts]
             for item in looping:
                 fail_crash_loop(conn, item, owner)

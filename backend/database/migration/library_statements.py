@@ -109,8 +109,8 @@ def insert_new_models(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     """Insert the models (rows keyed by :data:`NEW_MODEL_COLUMNS`) whose hash is not in the
     library yet; the hashes inserted. One statement over one JSON parameter on PostgreSQL."""
     if conn.dialect.name == "postgresql":
-        return set(conn.execute(_SET_NEW_MODELS, _MODEL_ROWS.params(rows)).scalars())
-    return set(conn.execute(_SQLITE_NEW_MODELS, rows).scalars())
+        return set(conn.execute(_SET_NEW_MODELS, _MODEL_ROWS.params(rows)).scalars().all())
+    return set(conn.execute(_SQLITE_NEW_MODELS, rows).scalars().all())
 
 
 def link_tags(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
