@@ -55,7 +55,8 @@ class RowDigest:
 
     def add(self, row: RowAudit) -> None:
         """Tally one row."""
-        self.bad_images.update(b.code for b in row.bad_images)
+        if row.bad_images:
+            self.bad_images.update(b.code for b in row.bad_images)
         for p in row.problems:
             self.add_problem(p)
 

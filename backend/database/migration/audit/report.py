@@ -73,6 +73,7 @@ def audit(
                 tally.add(row)
                 sink(row)
             collect(number)
+        counts.models_checked = len(auditor.owned)
         unowned = _unowned_models(state, auditor.owned, sources.images_dir, counts, deep=deep)
         library = library_problems(state, sources, seen)
     counts.files_listed = seen.entries
