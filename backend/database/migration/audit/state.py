@@ -18,10 +18,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import from_json
-from sqlalchemy import BindParameter, Text, bindparam, cast, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.database.migration.artifacts import Artifacts
+from backend.database.migration.audit.keyed import ITEM_COLUMNS, keyed_reads
 from backend.database.migration.audit.records import Decision
 from backend.database.migration.conflicts import WRITING_STRATEGIES
 from backend.database.migration.records import MetaJson, PendingMetaJson, normalize_tag
@@ -154,43 +155,6 @@ class Page:
         return next((i.strategy for i in self.by_sha(sha256) if i.combines), None)
 
 
-_ITEM_COLUMNS = (
-    MigrationItem.id,
-    MigrationItem.run_id,
-    MigrationItem.kind,
-    MigrationItem.source_key,
-    MigrationItem.sha256,
-    MigrationItem.status,
-    MigrationItem.failed_from_state,
-    MigrationItem.strategy,
-    MigrationItem.last_error_code,
-    MigrationItem.last_error,
-    cast(MigrationItem.artifacts, Text),
-    cast(MigrationItem.warnings, Text),
-)
-"""An item's columns; its JSON ones as text, parsed by :func:`_item` (quicker than the
-JSON type's result processing; most items have no warnings)."""
-
-
-_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
-"""The keys of one keyed read: statements built once, their IN list filled per execution."""
-_RUN_ITEMS = select(*_ITEM_COLUMNS).where(
-    MigrationItem.run_id == bindparam("run"), MigrationItem.source_key.in_(_KEYS)
-)
-
-
-def _target_reads(table: Any, key: Any, link_table: Any, link_key: Any) -> tuple[Any, Any]:
-    """(rows, tag links) statements of the models or pending rows with the given keys."""
-    t = table
-    rows = select(key, t.path, t.name, t.type, t.size_bytes, t.created_at, t.meta_json)
-    links = select(link_key, Tag.name).join(Tag, Tag.id == link_table.tag_id)
-    return rows.where(key.in_(_KEYS)), links.where(link_key.in_(_KEYS))
-
-
-_MODELS = _target_reads(Model, Model.sha256, ModelTag, ModelTag.model_hash)
-_PENDING = _target_reads(PendingImport, PendingImport.id, PendingModelTag, PendingModelTag.model_id)
-
-
 def _item(r: Sequence[Any]) -> ItemRow:
     item_id, run_id, kind, key, sha, state, failed_from, strategy, code, error, art, warns = r
     return ItemRow(
@@ -237,6 +201,7 @@ class LibraryState:
         self.session = session
         self.db = session.connection()  # Core rows: these reads need no ORM objects
         self.run_id = run_id
+        self.reads = keyed_reads(self.db.dialect.name)
         self.others = self._others()
 
     def _others(self) -> Others:
@@ -246,7 +211,7 @@ class LibraryState:
             str(a.get("pending_id")) for (a,) in self.db.execute(staged) if a is not None
         }
         wanted = (c.kind == PROMOTION) | (c.strategy.is_not(None) & c.sha256.is_not(None))
-        stmt = select(*_ITEM_COLUMNS).where(wanted).order_by(c.id)
+        stmt = select(*ITEM_COLUMNS).where(wanted).order_by(c.id)
         out = Others(every=self._every)
         for row in self.db.execute(stmt.execution_options(yield_per=KEYSET)):
             item = _item(row)
@@ -260,7 +225,7 @@ class LibraryState:
 
     def _every(self, sha256: str) -> list[ItemRow]:
         c = MigrationItem
-        stmt = select(*_ITEM_COLUMNS).where(c.sha256 == sha256).order_by(c.id)
+        stmt = select(*ITEM_COLUMNS).where(c.sha256 == sha256).order_by(c.id)
         return [_item(r) for r in self.db.execute(stmt)]
 
     def working(self) -> bool:
@@ -271,7 +236,8 @@ class LibraryState:
     def page(self, legacy_ids: Sequence[int]) -> Page:
         """Everything the rows with these legacy ids became, in a few keyed queries."""
         keys = [str(i) for i in legacy_ids]
-        found = self.db.execute(_RUN_ITEMS, {"run": self.run_id, "keys": keys}).all()
+        params = {"run": self.run_id, "keys": self.reads.keys(keys)}
+        found = self.db.execute(self.reads.run_items, params).all()
         items = {r.source_key: r for r in map(_item, found)}
         staged = (Artifacts.of(i).pending_id for i in items.values() if i.state == "staged")
         pending_ids = sorted(int(p) for p in staged if p is not None)
@@ -293,7 +259,7 @@ class LibraryState:
 
     def models(self, shas: Sequence[str]) -> dict[str, Target]:
         """The models with these hashes, with their tags."""
-        return self._targets(shas, _MODELS, MetaJson)
+        return self._targets(shas, self.reads.models, MetaJson)
 
     def images_counts(self, shas: Sequence[str]) -> dict[str, int | None]:
         """images_count per model hash (None when its meta_json does not parse)."""
@@ -306,7 +272,7 @@ class LibraryState:
         return out
 
     def _pending(self, ids: Sequence[int]) -> dict[int, Target]:
-        return self._targets(ids, _PENDING, PendingMetaJson)
+        return self._targets(ids, self.reads.pending, PendingMetaJson)
 
     def _targets(
         self, keys: Sequence[Any], statements: tuple[Any, Any], meta: type[Any]
@@ -314,12 +280,13 @@ class LibraryState:
         rows, links = statements
         out: dict[Any, Target] = {}
         for chunk in _chunks(keys):
-            for r in self.db.execute(rows, {"keys": chunk}).all():
+            params = {"keys": self.reads.keys(chunk)}
+            for r in self.db.execute(rows, params).all():
                 # Columns the v2 app may leave NULL are read as empty values.
                 out[r[0]] = Target(
                     r[0], r[1], r[2] or "", r[3] or UNTYPED, r[4], r[5] or 0, _parse(meta, r[6])
                 )
-            for key, tag in self.db.execute(links, {"keys": chunk}).all():
+            for key, tag in self.db.execute(links, params).all():
                 if key in out:
                     out[key].tags.add(normalize_tag(tag))
         return out
