@@ -1,9 +1,10 @@
 """The audit's keyed reads: a page's items, and models or pending rows with their tag links.
 
-Statements are built once per kind of database. On SQLite the keys of one read go as one JSON
-array parameter that ``json_each`` reads (SQLAlchemy rendered and bound an expanding ``IN``
-list of 500 keys at ~1 µs a key: ~0.15 s of a 100,000-row audit); elsewhere as an expanding
-``IN`` list. Either way SQLite and PostgreSQL look each key up in the same index.
+Statements are built once per form. On SQLite (with its JSON functions, built in since 3.38)
+the keys of one read go as one JSON array parameter that ``json_each`` reads (SQLAlchemy
+rendered and bound an expanding ``IN`` list of 500 keys at ~1 µs a key: ~0.15 s of a
+100,000-row audit); elsewhere as an expanding ``IN`` list. Either way the database looks each
+key up in the same index.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, select
+from sqlalchemy import Connection, Text, bindparam, cast, func, select
+from sqlalchemy.exc import DBAPIError
 
 from backend.database.models import Model, ModelTag, PendingImport, PendingModelTag, Tag
 from workflows.tables import MigrationItem
@@ -54,10 +56,22 @@ class KeyedReads:
         return json.dumps(list(keys)) if self.as_json else list(keys)
 
 
+def keyed_reads(db: Connection) -> KeyedReads:
+    """The keyed reads for this connection's database."""
+    return _statements(db.dialect.name == "sqlite" and _json_each(db))
+
+
+def _json_each(db: Connection) -> bool:
+    """Whether this SQLite has ``json_each`` (a build without its JSON functions has not)."""
+    try:
+        db.exec_driver_sql("SELECT count(*) FROM json_each('[]')").scalar()
+    except DBAPIError:
+        return False
+    return True
+
+
 @cache
-def keyed_reads(dialect: str) -> KeyedReads:
-    """The keyed reads on a database of kind ``dialect`` (``sqlite``, ``postgresql``)."""
-    as_json = dialect == "sqlite"
+def _statements(as_json: bool) -> KeyedReads:
 
     def among(key: Any) -> Any:
         if as_json:

@@ -201,7 +201,7 @@ class LibraryState:
         self.session = session
         self.db = session.connection()  # Core rows: these reads need no ORM objects
         self.run_id = run_id
-        self.reads = keyed_reads(self.db.dialect.name)
+        self.reads = keyed_reads(self.db)
         self.others = self._others()
 
     def _others(self) -> Others:
