@@ -9,10 +9,8 @@ written anywhere.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from backend.database.migration.errors import InvalidInputError, NotFoundError
 from backend.database.migration.legacy.reader import LegacyReader
 from backend.database.migration.legacy.rows import LegacyModel
 from backend.database.migration.steps.legacy import LEGACY
+from workflows.collector import batch_collections
 from workflows.errors import NotFound
 from workflows.records import RunInfo
 from workflows.store import WorkflowStore
@@ -40,8 +39,6 @@ __all__ = ["AuditSources", "RowSink", "audit", "legacy_run"]
 RowSink = Callable[[RowAudit], None]
 PAGE = 500
 """Legacy rows audited per page (the reader's own batch size)."""
-COLLECT_EVERY = 20
-"""Pages between two collections of the young generations (see :func:`_collector_paused`)."""
 
 
 def audit(
@@ -62,17 +59,16 @@ def audit(
     rows: list[RowAudit] = []
     sink = rows.append if on_row is None else on_row
     reader = LegacyReader(legacy_db, legacy_images, scratch_dir=sources.scratch_dir)
-    with reader, sources.sessions() as session, _collector_paused() as collect:
+    with reader, sources.sessions() as session, batch_collections():
         state = LibraryState(session, run.id)
         auditor = RowAuditor(state, reader, sources, deep=deep)
         tally, counts, seen = auditor.tally, auditor.counts, auditor.seen
         seen.legacy_tags.update(reader.tag_names())  # every legacy tag is migrated
         v2_rows = reader.iter_models(PAGE, type_of=sources.types.v2_type)  # as as_v2_row does
-        for number, page in enumerate(_pages(v2_rows, PAGE), 1):
+        for page in _pages(v2_rows, PAGE):
             for row in auditor.page(page):
                 tally.add(row)
                 sink(row)
-            collect(number)
         counts.models_checked = len(auditor.owned)
         unowned = _unowned_models(state, auditor.owned, sources.images_dir, counts, deep=deep)
         library = library_problems(state, sources, seen)
@@ -104,32 +100,6 @@ def legacy_run(store: WorkflowStore, run_id: int | None) -> RunInfo:
     if run.kind != LEGACY:
         raise InvalidInputError(f"run {run_id} is a {run.kind} run; audit its stage-1 run")
     return run
-
-
-@contextmanager
-def _collector_paused() -> Iterator[Callable[[int], None]]:
-    """The row pass with the cyclic garbage collector's automatic runs off: the caller collects
-    the young generations every ``COLLECT_EVERY`` pages instead (which frees any cycle the
-    pages made, so memory stays flat).
-
-    A page's rows and records (some 10⁴ container objects) outlive many automatic young
-    collections, so they are promoted and set off full collections as the pages come and go:
-    ~1 s of a 100k-row audit spent finding no garbage. An audit that starts while the collector
-    is already off (another thread's) leaves collecting to whoever turned it off.
-    """
-    if not gc.isenabled():
-        yield lambda number: None
-        return
-
-    def collect(number: int) -> None:
-        if number % COLLECT_EVERY == 0:
-            gc.collect(1)
-
-    gc.disable()
-    try:
-        yield collect
-    finally:
-        gc.enable()
 
 
 def _pages(rows: Iterable[LegacyModel], size: int) -> Iterator[list[LegacyModel]]:
