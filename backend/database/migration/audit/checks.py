@@ -117,6 +117,8 @@ def tag_problems(
 ) -> list[AuditProblem]:
     """Tag names equal to the legacy row's (a superset after a merge/override)."""
     want = set(row.tags)  # the reader and the library both hold normalized names
+    if want == have:
+        return []
     out: list[AuditProblem] = []
     missing = sorted(want - have)
     if missing:

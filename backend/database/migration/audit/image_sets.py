@@ -97,6 +97,8 @@ def check_model(
 ) -> SetCheck:
     """Tier files of sets 0..count-1, then every set beyond the expected ones."""
     expected = expected_images(page, sha256, run_id, rows)
+    if count == expected.count == 0:
+        return SetCheck([], 0, 0, 0)  # no set to read, none expected (most models)
     tiers = check_tiers(images_dir, sha256, count, expected.sources, deep=deep, legacy_id=legacy_id)
     if count == expected.count:  # no set beyond the expected ones, none missing
         return SetCheck(list(tiers.problems), count, tiers.checked, tiers.decoded)
