@@ -66,8 +66,8 @@ _user_values = attrgetter(*(".".join(p) for p in _USER_PATHS))
 def _all_same(row: LegacyModel, target: Target, meta: Any) -> bool:
     """Every compared field equal and of one plain type on both sides (the common case, where
     :func:`_same` holds for each pair); False sends the row through the field-by-field loop."""
-    want = (*_columns(row), *_user_values(row))
-    have = (*_columns(target), *_user_values(meta))
+    want = _columns(row) + _user_values(row)
+    have = _columns(target) + _user_values(meta)
     # Equal plain values (str, int, None) are always of one type: no pairwise type check.
     return want == have and _PLAIN_TYPES.issuperset(map(type, want + have))
 
