@@ -97,6 +97,8 @@ def field_problems(
         for name, want, have in pairs:
             if not _same(want, have):
                 out.append(_mismatch(label, lid, name, have, want))
+    if not row.extra:
+        return out  # most rows: no unknown key to look for
     extra = target.meta.extra
     for key, value in sorted(row.extra.items()):
         if key not in extra:

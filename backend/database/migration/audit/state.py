@@ -152,7 +152,10 @@ class Page:
 
     def combined_by(self, sha256: str) -> str | None:
         """``override``/``merge`` when an item combined a second source into this model."""
-        return next((i.strategy for i in self.by_sha(sha256) if i.combines), None)
+        for item in self.by_sha(sha256):  # a loop: no generator for the usual lone item
+            if item.combines:
+                return item.strategy
+        return None
 
 
 def _item(r: Sequence[Any]) -> ItemRow:
