@@ -7,7 +7,7 @@ driver's hot path costs two bulk statements per group plus a lazy savepoint per 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -34,7 +34,7 @@ from workflows import clock
 from workflows.errors import LeaseLost
 from workflows.machine import FINAL, WORKING, fire
 from workflows.records import WorkItem
-from workflows.rowsets import BulkWrite, JsonRows, ManyRows, bulk_insert
+from workflows.rowsets import BulkInsert, BulkWrite, JsonRows, ManyRows
 from workflows.tables import MigrationEvent, MigrationItem, MigrationRun
 
 ITEMS = cast(Table, MigrationItem.__table__)
@@ -307,41 +307,34 @@ def _released_if(release: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
     }
 
 
-_BULK_UPDATE = (
-    update(ITEMS)
-    .where(
-        ITEMS.c.id == bindparam("f_id"),
-        ITEMS.c.version == bindparam("f_version"),
-        ITEMS.c.lease_owner == bindparam("f_owner"),
+def _group_update(value: Callable[[str], ColumnElement[Any]]) -> Update:
+    """The group write's fenced UPDATE, each row's values read through ``value(name)``: a
+    per-row bind (SQLite's ``executemany``) or a column of the JSON rows (PostgreSQL)."""
+    return (
+        update(ITEMS)
+        .where(
+            ITEMS.c.id == value("f_id"),
+            ITEMS.c.version == value("f_version"),
+            ITEMS.c.lease_owner == bindparam("f_owner"),
+        )
+        .values(
+            version=value("v_version"),
+            **_released_if(value("v_release")),
+            **{name: value(f"v_{name}") for name in _UPDATE_FIELDS},
+        )
     )
-    .values(
-        version=bindparam("v_version"),
-        **_released_if(bindparam("v_release")),
-        **{name: bindparam(f"v_{name}") for name in _UPDATE_FIELDS},
-    )
-)
 
-# The same writes on PostgreSQL: one statement over one JSON parameter (workflows.rowsets).
+
+# On PostgreSQL the rows go as one JSON parameter (workflows.rowsets).
 _UPDATE_ROWS = JsonRows(
     [("f_id", Integer()), ("f_version", Integer()), ("v_version", Integer())]
     + [("v_release", Integer())]
     + [(f"v_{name}", ITEMS.c[name].type) for name in _UPDATE_FIELDS]
 )
-_SET_UPDATE = (
-    update(ITEMS)
-    .where(
-        ITEMS.c.id == _UPDATE_ROWS.column("f_id"),
-        ITEMS.c.version == _UPDATE_ROWS.column("f_version"),
-        ITEMS.c.lease_owner == bindparam("f_owner"),
-    )
-    .values(
-        version=_UPDATE_ROWS.column("v_version"),
-        **_released_if(_UPDATE_ROWS.column("v_release")),
-        **{name: _UPDATE_ROWS.column(f"v_{name}") for name in _UPDATE_FIELDS},
-    )
+_UPDATE = BulkWrite(
+    ManyRows(_group_update(bindparam)), _group_update(_UPDATE_ROWS.column), _UPDATE_ROWS
 )
-_UPDATE = BulkWrite(ManyRows(_BULK_UPDATE), _SET_UPDATE, _UPDATE_ROWS)
-_INSERT_EVENTS = bulk_insert(EVENTS, ("item_id", "run_id", "seq", *_EVENT_FIELDS, "detail"))
+_INSERT_EVENTS = BulkInsert(EVENTS, ("item_id", "run_id", "seq", *_EVENT_FIELDS, "detail"))
 
 
 def fail_crash_loop(conn: Connection, item: WorkItem, owner: str | None) -> None:
