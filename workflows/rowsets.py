@@ -10,7 +10,7 @@ SQLite (:class:`ManyRows`): ``executemany`` runs in-process and is fast; what co
 SQLAlchemy's per-row parameter processing around it, which a statement compiled once skips.
 
 :class:`BulkWrite` pairs the two forms of one write and runs the one for the connection's
-database. A plain insert (:func:`bulk_insert`) is a ``COPY`` on PostgreSQL (:class:`CopyRows`).
+database. A plain insert (:class:`BulkInsert`) is a ``COPY`` on PostgreSQL (:class:`CopyRows`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ class JsonRows:
         name: str = "v",
         ordered: bool = False,
     ) -> None:
-        self.names = tuple(n for n, _ in columns)
         self.ordered = ordered
         declared = [column(n, t) for n, t in columns]
         if ordered:
@@ -209,8 +208,3 @@ class BulkInsert:
         if conn.dialect.name == "postgresql":
             return self.copy.execute(conn, rows)
         return self.many.execute(conn, rows)
-
-
-def bulk_insert(table: Table, columns: Sequence[str]) -> BulkInsert:
-    """A :class:`BulkInsert` of ``columns`` of ``table`` (rows keyed by column name)."""
-    return BulkInsert(table, columns)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from workflows import clock
 from workflows.fence import FINAL_VALUES, ITEMS, RUNS
 from workflows.machine import State
-from workflows.rowsets import bulk_insert
+from workflows.rowsets import BulkInsert
 
 INSERT_CHUNK = 5_000
 
@@ -126,7 +126,7 @@ def insert_items(
 
 
 def _insert(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert item rows: ``executemany`` on SQLite, one statement on PostgreSQL."""
+    """Insert item rows: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
     _INSERT_ITEMS.execute(conn, rows)
     return len(rows)
 
@@ -147,4 +147,4 @@ _ITEM_COLUMNS = (
     "version",
     "updated_at",
 )
-_INSERT_ITEMS = bulk_insert(ITEMS, _ITEM_COLUMNS)
+_INSERT_ITEMS = BulkInsert(ITEMS, _ITEM_COLUMNS)
