@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from backend.database.migration.wiring import Wiring
 
 
+def import_service() -> None:
+    """Import the modules :func:`build_service` and a run need, building nothing (a process
+    that forks workers imports them first, for its workers to share)."""
+    from backend.database.migration import service  # noqa: F401
+    from backend.database.migration.steps import legacy, promotion  # noqa: F401
+
+
 def build(settings: Settings) -> Wiring:
     """Every collaborator of the use cases, on the library at head revision."""
     from backend.database.migration.claims import claim_weight

@@ -23,6 +23,7 @@ from backend.cli.context import (
     reads_for,
     resume_with,
     service_for,
+    service_with_workers,
     settings_of,
 )
 from backend.cli.exits import ExitCode
@@ -134,7 +135,7 @@ def legacy(
 ) -> None:
     """Stage 1: migrate a legacy library (resumes the run if it already exists)."""
     resume_with(ctx)
-    with service_for(ctx) as service, service.early_workers(workers - 1) as early:
+    with service_with_workers(ctx, workers - 1, run_forked_worker) as (service, early):
         run = service.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
         if not as_json:
             verb = "resuming" if run.resumed else "started"
@@ -369,6 +370,16 @@ def worker(
         handled = service.work(run_id, once=once, batch_size=batch_size)
     if not quiet:
         err_console().print(f"worker handled {handled} item(s)")
+
+
+def run_forked_worker(run_id: int) -> int:
+    """What a worker forked by ``legacy --workers N`` runs once it has its run: ``model-migrate
+    worker --run RUN --quiet``, as a worker started as that program would (exits with its
+    status)."""
+    args = ["worker", "--run", str(run_id), "--quiet"]
+    sys.argv = ["model-migrate", *args]
+    main.main(args, prog_name="model-migrate")
+    return 0
 
 
 @main.command()

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from backend.config import Settings
     from backend.database.migration.run_reads import RunReads
     from backend.database.migration.service import MigrationService
+    from backend.database.migration.workers import EarlyWorkers
 
 
 @cache
@@ -169,6 +170,33 @@ def service_for(ctx: click.Context) -> Iterator[MigrationService]:
         service = _built(ctx, build_service)
     with _closing(ctx, service):
         yield service
+
+
+@contextmanager
+def service_with_workers(
+    ctx: click.Context, count: int, entry: Callable[[int], int]
+) -> Iterator[tuple[MigrationService, EarlyWorkers | None]]:
+    """The service (:func:`service_for`) and ``count`` early workers for the run the command
+    is about to create. Where it is safe (Linux, one thread), they are forked before the
+    library is opened, once the service's modules are imported, and run ``entry(run_id)``
+    (see :mod:`backend.database.migration.forking`); elsewhere they are started as programs
+    once it is open."""
+    from backend.database.migration.forking import can_fork
+
+    with ExitStack() as stack:
+        early: EarlyWorkers | None = None
+        if count > 0 and can_fork():
+            with _collector_paused("backend.database.migration.service"):
+                from backend.bootstrap import import_service
+
+                import_service()
+            from backend.database.migration.workers import early_workers
+
+            early = stack.enter_context(early_workers(settings_of(ctx), count, entry))
+        service = stack.enter_context(service_for(ctx))
+        if early is None:
+            early = stack.enter_context(service.early_workers(count))
+        yield service, early
 
 
 @contextmanager

@@ -8,7 +8,9 @@ traceback, while SIGTERM ends it silently before it can claim anything.)
 
 Workers can start before their run exists (:class:`EarlyWorkers`): Python's start-up, the
 imports and opening the library take a worker about half a second, which it then spends while
-this process reads the legacy library and creates the run, instead of after.
+this process reads the legacy library and creates the run, instead of after. Where it is safe
+(:mod:`backend.database.migration.forking`), they are forked from this process instead, and
+skip all that.
 """
 
 from __future__ import annotations
@@ -18,14 +20,20 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
+
+from backend.database.migration.forking import Entry, ForkedWorker, can_fork, fork_worker
 
 if TYPE_CHECKING:
     from backend.config import Settings
 
+WorkerProcess: TypeAlias = "subprocess.Popen[bytes] | ForkedWorker"
+
 STOP_GRACE_SECONDS = 30.0
+WAITING_COMMAND = ("model-migrate", "worker", "--run-from-stdin", "--quiet")
+"""What ``ps`` shows for a forked early worker: what one started as a program runs."""
 _GROUPS: set[int] = set()  # process groups of running workers, for forward_stop()
 
 
@@ -68,15 +76,29 @@ def _spawn(
 class EarlyWorkers:
     """Worker processes started before their run exists (``model-migrate worker
     --run-from-stdin``): each starts up and opens the library, then reads the run id from its
-    standard input. :meth:`hand_over` gives them the run; end of input tells them to exit."""
+    standard input. :meth:`hand_over` gives them the run; end of input tells them to exit.
 
-    def __init__(self, settings: Settings, count: int) -> None:
-        self.children: list[subprocess.Popen[bytes]] = []
+    With ``entry`` (and where :func:`~backend.database.migration.forking.can_fork`), they are
+    forked from this process instead and run ``entry(run_id)``; the caller must not have a
+    database connection open (see :mod:`backend.database.migration.forking`).
+    """
+
+    def __init__(self, settings: Settings, count: int, entry: Entry | None = None) -> None:
+        self.children: list[WorkerProcess] = []
         env = worker_env(settings)
+        forked: list[ForkedWorker] = []
+        fork = entry is not None and can_fork()
         try:
             for _ in range(count):
                 group = self.children[0].pid if self.children else 0
-                child = _spawn(worker_command(None), env, group, stdin=subprocess.PIPE)
+                child: WorkerProcess
+                if fork and entry is not None:
+                    child = fork_worker(
+                        _forgetting_groups(entry), env, group, forked, WAITING_COMMAND
+                    )
+                    forked.append(child)
+                else:
+                    child = _spawn(worker_command(None), env, group, stdin=subprocess.PIPE)
                 self.children.append(child)
                 if len(self.children) == 1:
                     _GROUPS.add(child.pid)
@@ -84,7 +106,7 @@ class EarlyWorkers:
             self.stop()
             raise
 
-    def hand_over(self, run_id: int, count: int) -> list[subprocess.Popen[bytes]]:
+    def hand_over(self, run_id: int, count: int) -> list[WorkerProcess]:
         """Give the run to ``count`` of the workers (the others are told to exit); those."""
         for index, child in enumerate(self.children):
             _send(child, f"{run_id}\n".encode() if index < count else b"")
@@ -110,7 +132,17 @@ class EarlyWorkers:
             _GROUPS.discard(self.children[0].pid)
 
 
-def _send(child: subprocess.Popen[bytes], message: bytes) -> None:
+def _forgetting_groups(entry: Entry) -> Entry:
+    """``entry`` for a forked worker: the worker groups this process stops are not its own."""
+
+    def run(run_id: int) -> int:
+        _GROUPS.clear()
+        return entry(run_id)
+
+    return run
+
+
+def _send(child: WorkerProcess, message: bytes) -> None:
     """Write ``message`` to a waiting worker and close its input (once; a worker that has
     already exited is left alone)."""
     if child.stdin is None or child.stdin.closed:
@@ -122,13 +154,15 @@ def _send(child: subprocess.Popen[bytes], message: bytes) -> None:
 
 
 @contextlib.contextmanager
-def early_workers(settings: Settings, count: int) -> Iterator[EarlyWorkers | None]:
+def early_workers(
+    settings: Settings, count: int, entry: Entry | None = None
+) -> Iterator[EarlyWorkers | None]:
     """``count`` :class:`EarlyWorkers` for the block (None for none): stopped if the block
     fails, else waited for at its end (those never handed a run exit at once)."""
     if count < 1:
         yield None
         return
-    workers = EarlyWorkers(settings, count)
+    workers = EarlyWorkers(settings, count, entry)
     try:
         yield workers
     except BaseException:
@@ -166,7 +200,7 @@ def run_with_workers(
         child.wait()
 
 
-def stop(children: list[subprocess.Popen[bytes]]) -> None:
+def stop(children: Sequence[WorkerProcess]) -> None:
     """SIGTERM the workers' process group and wait for them (SIGKILL after a grace period:
     a worker stuck in a system call must not outlive its parent)."""
     if not children:
