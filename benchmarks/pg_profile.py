@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,8 +32,6 @@ from goals import machine
 from sqlalchemy import create_engine, text
 from stage1 import migrate, postgres_database
 
-from backend.bootstrap import build_service
-from backend.config import Settings
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 
 TOP_STATEMENTS = 12
@@ -72,20 +68,13 @@ def client_cpu() -> float:
 def measured(
     library: LegacyLibrary, data_dir: Path, workers: int, url: str | None
 ) -> tuple[float, float, float | None]:
-    """(wall, client CPU, server CPU or None) of one run into a fresh library, as
-    ``stage1.migrate`` times it (creating the library is not part of it)."""
-    shutil.rmtree(data_dir, ignore_errors=True)
-    service = build_service(Settings(data_dir=data_dir, database_url=url))
-    try:
-        client, server, start = client_cpu(), server_cpu(), time.perf_counter()
-        with service.early_workers(workers - 1) as early:
-            run = service.start_legacy_run(library.db_path, library.images_dir)
-            service.run_until_done(run.id, workers=workers, early=early)
-        wall, after = time.perf_counter() - start, server_cpu()
-        used = None if server is None or after is None else after - server
-        return wall, client_cpu() - client, used
-    finally:
-        service.close()
+    """(wall, client CPU, server CPU or None) of one run into a fresh library, timed as
+    ``stage1.migrate`` times it."""
+    wall, _counts, (client, server) = migrate(
+        library, data_dir, workers, url, (client_cpu, server_cpu)
+    )
+    assert client is not None
+    return wall, client, server
 
 
 def best(
@@ -116,7 +105,7 @@ def statements(library: LegacyLibrary, root: Path, server: str) -> None:
             print(f"statements: pg_stat_statements unavailable ({type(exc).__name__}):")
             print("            shared_preload_libraries = 'pg_stat_statements' loads it")
             return
-        wall, _counts = migrate(library, root / "data-statements", 1, url)
+        wall, _counts, _ = migrate(library, root / "data-statements", 1, url)
         query = text(
             "SELECT calls, rows, total_exec_time, query FROM pg_stat_statements"
             " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,16 +45,25 @@ from backend.config import Settings
 from backend.database.migration.workers import early_workers
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 
+Meter = Callable[[], float | None]
+"""A reading (e.g. CPU seconds used so far) taken where a run's timing starts and ends."""
+
 
 def migrate(
-    library: LegacyLibrary, data_dir: Path, workers: int, url: str | None = None
-) -> tuple[float, dict[str, int]]:
+    library: LegacyLibrary,
+    data_dir: Path,
+    workers: int,
+    url: str | None = None,
+    meters: Sequence[Meter] = (),
+) -> tuple[float, dict[str, int], list[float | None]]:
     """Wall time of a whole stage-1 run (in this process, extra workers as processes) into a
-    fresh library, and its counts. The library is created first and not timed (the v2 app's
-    usually exists); opening it is."""
+    fresh library, its counts, and what each of ``meters`` rose by meanwhile (None when one
+    could not read). The library is created first and not timed (the v2 app's usually
+    exists); opening it is."""
     shutil.rmtree(data_dir, ignore_errors=True)
     settings = Settings(data_dir=data_dir, database_url=url)
     build_service(settings).close()
+    before = [meter() for meter in meters]
     start = time.perf_counter()
     # As `model-migrate legacy --workers N` does: the extra workers are started (forked where
     # that is safe) before the library is opened, and wait while the run is created.
@@ -66,7 +75,11 @@ def migrate(
         finally:
             service.close()
     elapsed = time.perf_counter() - start
-    return elapsed, {k: v for k, v in status.counts.items() if v}
+    used = [
+        None if first is None or last is None else last - first
+        for first, last in zip(before, (meter() for meter in meters), strict=True)
+    ]
+    return elapsed, {k: v for k, v in status.counts.items() if v}, used
 
 
 def migrate_cli(library: LegacyLibrary, data_dir: Path) -> tuple[float, float]:
@@ -148,7 +161,8 @@ def best_of(
             continue
         with postgres_database(server) as db:
             runs.append(migrate(plain, data_dir, workers, db))
-    return min(runs, key=lambda run: run[0])
+    fastest = min(runs, key=lambda run: run[0])
+    return fastest[0], fastest[1]
 
 
 def without_images(root: Path, plain: LegacyLibrary, models: int, repeat: int) -> float:
@@ -190,7 +204,7 @@ def with_images(root: Path, models: int, images: int, workers: bool) -> None:
     )
     print(f"built the image library in {time.perf_counter() - t0:.1f} s")
     floor_s, n_images = image_floor(library, root / "floor")
-    wall1, counts1 = migrate(library, root / "data-w1", 1)
+    wall1, counts1, _ = migrate(library, root / "data-w1", 1)
     print(
         f"images    : {n_images} images, floor {floor_s:.1f} s, migration {wall1:.1f} s "
         f"{counts1}; reference: {V2_REFERENCE['stage 1 with images, 1 worker']}"
@@ -198,7 +212,7 @@ def with_images(root: Path, models: int, images: int, workers: bool) -> None:
     goal("stage 1 with images vs image floor", wall1 / floor_s, 1.2, "×", at_least=False)
     if workers:
         cpus = usable_cpus()
-        wall_auto, counts_auto = migrate(library, root / "data-auto", cpus)
+        wall_auto, counts_auto, _ = migrate(library, root / "data-auto", cpus)
         print(f"workers   : auto = {cpus}: {wall_auto:.1f} s {counts_auto}")
         goal(f"stage 1 with images, --workers auto ({cpus}) vs 1", wall1 / wall_auto, 1.8, "×",
              at_least=True)  # fmt: skip
