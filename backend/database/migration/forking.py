@@ -20,7 +20,6 @@ run id on a pipe (end of input: exit 0, as a worker started early does), then ru
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -140,6 +139,8 @@ def show_command_line(words: Sequence[str]) -> None:
         return
     if start <= 0 or end <= start:
         return
+    import ctypes  # only here: `status` imports this module and not ctypes
+
     text = "\0".join(words).encode()[: end - start - 1]
     ctypes.memmove(start, text.ljust(end - start, b"\0"), end - start)
 
