@@ -39,8 +39,9 @@ NOT_FOR_STATUS = (
     "backend.database.migration.steps",
     "workflows.store",
     "sqlalchemy.dialects.postgresql",
+    "ctypes",
 )
-"""What ``status`` (on SQLite here) has no use for: each costs it 15-60 ms of start-up."""
+"""What ``status`` (on SQLite here) has no use for: each costs it 5-60 ms of start-up."""
 
 LOADED = """
 import gc, json, sys
