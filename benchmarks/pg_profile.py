@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from goals import machine
 from sqlalchemy import create_engine, text
-from stage1 import migrate, postgres_database
+from stage1 import best_of, migrate, postgres_database
 
 from backend.sample.legacy_factory import LegacyLibrary, make_sample_library
 
@@ -65,31 +65,16 @@ def client_cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def measured(
-    library: LegacyLibrary, data_dir: Path, workers: int, url: str | None
+def best(
+    repeat: int, library: LegacyLibrary, data_dir: Path, workers: int, server: str | None
 ) -> tuple[float, float, float | None]:
-    """(wall, client CPU, server CPU or None) of one run into a fresh library, timed as
-    ``stage1.migrate`` times it."""
-    wall, _counts, (client, server) = migrate(
-        library, data_dir, workers, url, (client_cpu, server_cpu)
+    """(wall, client CPU, server CPU or None) of the fastest of ``repeat`` runs, timed as
+    ``stage1.py`` times them (:func:`stage1.best_of`)."""
+    wall, _counts, (client, used) = best_of(
+        repeat, library, data_dir, workers, server, (client_cpu, server_cpu)
     )
     assert client is not None
-    return wall, client, server
-
-
-def best(
-    repeat: int, library: LegacyLibrary, root: Path, workers: int, server: str | None
-) -> tuple[float, float, float | None]:
-    """The run with the least wall time of ``repeat``, each into a fresh library/database."""
-    runs = []
-    for n in range(repeat):
-        data_dir = root / f"data-{workers}-{n}"
-        if server is None:
-            runs.append(measured(library, data_dir, workers, None))
-            continue
-        with postgres_database(server) as url:
-            runs.append(measured(library, data_dir, workers, url))
-    return min(runs, key=lambda run: run[0])
+    return wall, client, used
 
 
 def statements(library: LegacyLibrary, root: Path, server: str) -> None:
@@ -140,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         library = make_sample_library(
             root / "plain", models=args.models, image_size=None, include_cases=False
         )
-        sqlite = best(args.repeat, library, root / "sqlite", 1, None)
-        one = best(args.repeat, library, root / "pg", 1, args.postgres)
-        two = best(args.repeat, library, root / "pg", 2, args.postgres)
+        sqlite = best(args.repeat, library, root / "data-sqlite", 1, None)
+        one = best(args.repeat, library, root / "data-pg1", 1, args.postgres)
+        two = best(args.repeat, library, root / "data-pg2", 2, args.postgres)
         for label, (wall, client, server) in (
             ("SQLite, 1 worker", sqlite),
             ("PostgreSQL, 1 worker", one),

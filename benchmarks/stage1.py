@@ -150,26 +150,30 @@ def postgres_database(server_url: str) -> Iterator[str]:
 
 
 def best_of(
-    repeat: int, plain: LegacyLibrary, data_dir: Path, workers: int, server: str | None = None
-) -> tuple[float, dict[str, int]]:
-    """The fastest of ``repeat`` runs (:func:`migrate`), each into a fresh library (a fresh
-    database on ``server`` when given)."""
+    repeat: int,
+    plain: LegacyLibrary,
+    data_dir: Path,
+    workers: int,
+    server: str | None = None,
+    meters: Sequence[Meter] = (),
+) -> tuple[float, dict[str, int], list[float | None]]:
+    """The fastest of ``repeat`` runs (:func:`migrate`, with ``meters``), each into a fresh
+    library (a fresh database on ``server`` when given)."""
     runs = []
     for _ in range(repeat):
         if server is None:
-            runs.append(migrate(plain, data_dir, workers))
+            runs.append(migrate(plain, data_dir, workers, None, meters))
             continue
         with postgres_database(server) as db:
-            runs.append(migrate(plain, data_dir, workers, db))
-    fastest = min(runs, key=lambda run: run[0])
-    return fastest[0], fastest[1]
+            runs.append(migrate(plain, data_dir, workers, db, meters))
+    return min(runs, key=lambda run: run[0])
 
 
 def without_images(root: Path, plain: LegacyLibrary, models: int, repeat: int) -> float:
     """Goal 1; returns the in-process SQLite wall time (the reference for PostgreSQL)."""
     floor_s = executemany_floor(models, root / "floor.sqlite3")
     cli_s, rss = migrate_cli(plain, root / "data-cli")
-    inproc_s, counts = best_of(repeat, plain, root / "data-plain", 1)
+    inproc_s, counts, _ = best_of(repeat, plain, root / "data-plain", 1)
     print(f"no images : {models} models, whole CLI process {cli_s:.2f} s ({rss:.0f} MiB RSS);")
     print(f"            in this process {inproc_s:.2f} s {counts} (best of {repeat})")
     print(f"            executemany floor {floor_s:.3f} s")
@@ -183,8 +187,8 @@ def without_images(root: Path, plain: LegacyLibrary, models: int, repeat: int) -
 
 def on_postgres(root: Path, plain: LegacyLibrary, sqlite_s: float, url: str, repeat: int) -> None:
     """Goal 5: PostgreSQL against SQLite, and two workers against one."""
-    pg1, counts1 = best_of(repeat, plain, root / "data-pg1", 1, url)
-    pg2, counts2 = best_of(repeat, plain, root / "data-pg2", 2, url)
+    pg1, counts1, _ = best_of(repeat, plain, root / "data-pg1", 1, url)
+    pg2, counts2, _ = best_of(repeat, plain, root / "data-pg2", 2, url)
     print(f"postgres  : 1 worker {pg1:.2f} s {counts1}; 2 workers {pg2:.2f} s {counts2}")
     print(f"            (each the best of {repeat})")
     goal("stage 1 PostgreSQL vs SQLite, 1 worker", sqlite_s / pg1, 0.8, "×", at_least=True)
