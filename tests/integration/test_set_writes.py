@@ -8,6 +8,7 @@ import socket
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.database.migration.library import LibraryRepository
@@ -96,6 +97,33 @@ def test_new_models_first_row_wins_and_tags_link_by_name(engine: Engine) -> None
         assert (stored.path, stored.name, stored.meta) == (first.path, ODD, first.meta)
         assert repo.model_tags("a" * 64) == sorted(["anime", ODD.strip().lower()])
         assert repo.model_tags("c" * 64) == ["anime"]
+
+
+def test_links_of_new_models_skip_the_conflict_check_on_postgresql_only(engine: Engine) -> None:
+    old = _model("d" * 64, "/m/d.safetensors", "old", ["kept"])
+    new = _model("e" * 64, "/m/e.safetensors", "new", ["Kept", " style ", "style"])
+    with Session(writer(engine)) as session, session.begin():
+        repo = LibraryRepository(session)
+        repo.insert_models_if_new([old])
+        repo.add_tags_to_models([(old.sha256, old.tags)])
+    with Session(writer(engine)) as session, session.begin():
+        repo = LibraryRepository(session)
+        assert repo.insert_models_if_new([new]) == {new.sha256}
+        repo.add_tags_to_models([(new.sha256, new.tags)], new_models=True)
+    with Session(engine) as session:
+        assert LibraryRepository(session).model_tags(new.sha256) == ["kept", "style"]
+    # A link that exists already: the plain insert is what PostgreSQL ran for new models.
+    again = [(old.sha256, ["kept"])]
+    with Session(writer(engine)) as session:
+        repo = LibraryRepository(session)
+        if engine.dialect.name == "postgresql":
+            with pytest.raises(IntegrityError):
+                repo.add_tags_to_models(again, new_models=True)
+        else:
+            repo.add_tags_to_models(again, new_models=True)
+            session.commit()
+    with Session(engine) as session:
+        assert LibraryRepository(session).model_tags(old.sha256) == ["kept"]
 
 
 def test_a_group_write_drops_the_lease_of_finished_items_only(engine: Engine) -> None:

@@ -267,9 +267,12 @@ class LibraryRepository:
         """Union the named tags into the model's tags (two statements, whatever the count)."""
         self.add_tags_to_models([(sha256, names)])
 
-    def add_tags_to_models(self, wanted: Iterable[tuple[str, Iterable[str]]]) -> None:
+    def add_tags_to_models(
+        self, wanted: Iterable[tuple[str, Iterable[str]]], *, new_models: bool = False
+    ) -> None:
         """Union named tags into several models' tags: two statements for all of them (an
-        existing tag is reused by its normalized name, see :meth:`_tag_names_for`)."""
+        existing tag is reused by its normalized name, see :meth:`_tag_names_for`).
+        ``new_models``: each model was inserted in this transaction (see :func:`link_tags`)."""
         pairs = {(sha256, normalize_tag(n)) for sha256, names in wanted for n in names}
         links = sorted((sha256, name) for sha256, name in pairs if name)
         if not links:
@@ -277,7 +280,7 @@ class LibraryRepository:
         stored = self._tag_names_for({n for _, n in links})
         conn = self.session.connection()
         rows = [{"sha": s, "name": stored[n]} for s, n in links]
-        link_tags(conn, rows)
+        link_tags(conn, rows, new_models=new_models)
 
     def model_tags(self, sha256: str) -> list[str]:
         """Sorted tag names of a model."""

@@ -87,22 +87,17 @@ _SET_NEW_MODELS = (
 _SQLITE_NEW_MODELS = ignore("sqlite", MODELS).returning(MODELS.c.sha256)
 """``RETURNING`` rather than ``rowcount``, as on PostgreSQL (psycopg reports -1 there)."""
 _LINK_ROWS = JsonRows([("sha", MODEL_TAGS.c.model_hash.type), ("name", TAGS.c.name.type)])
-_LINKS = BulkWrite(
-    ManyRows(
-        sqlite_insert(MODEL_TAGS)
-        .from_select(["model_hash", "tag_id"], TAG_ID)
-        .on_conflict_do_nothing()
-    ),
-    pg_insert(MODEL_TAGS)
-    .from_select(
-        ["model_hash", "tag_id"],
-        select(_LINK_ROWS.column("sha"), TAGS.c.id)
-        .select_from(_LINK_ROWS.alias)
-        .join(TAGS, TAGS.c.name == _LINK_ROWS.column("name")),
-    )
-    .on_conflict_do_nothing(),
-    _LINK_ROWS,
+_SQLITE_LINKS = ManyRows(
+    sqlite_insert(MODEL_TAGS).from_select(["model_hash", "tag_id"], TAG_ID).on_conflict_do_nothing()
 )
+_PG_LINKS = pg_insert(MODEL_TAGS).from_select(
+    ["model_hash", "tag_id"],
+    select(_LINK_ROWS.column("sha"), TAGS.c.id)
+    .select_from(_LINK_ROWS.alias)
+    .join(TAGS, TAGS.c.name == _LINK_ROWS.column("name")),
+)
+_LINKS = BulkWrite(_SQLITE_LINKS, _PG_LINKS.on_conflict_do_nothing(), _LINK_ROWS)
+_NEW_MODEL_LINKS = BulkWrite(_SQLITE_LINKS, _PG_LINKS, _LINK_ROWS)
 
 
 def insert_new_models(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -113,7 +108,13 @@ def insert_new_models(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[s
     return set(conn.execute(_SQLITE_NEW_MODELS, rows).scalars().all())
 
 
-def link_tags(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Link models to tags found by name (rows ``{"sha", "name"}``), unless linked; one
-    statement over one JSON parameter on PostgreSQL."""
-    _LINKS.execute(conn, rows)
+def link_tags(conn: Connection, rows: Sequence[dict[str, Any]], *, new_models: bool) -> None:
+    """Link models to tags found by name (rows ``{"sha", "name"}``, no pair twice), unless
+    linked; one statement over one JSON parameter on PostgreSQL.
+
+    ``new_models``: every model of ``rows`` was inserted in this transaction. PostgreSQL then
+    inserts without the conflict check (its foreign key keeps no link whose model is missing,
+    so a new model has none yet; the check cost about a sixth of a link's insert). SQLite
+    keeps it: a v2 app that does not enforce foreign keys can leave a deleted model's links.
+    """
+    (_NEW_MODEL_LINKS if new_models else _LINKS).execute(conn, rows)

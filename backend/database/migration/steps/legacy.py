@@ -267,7 +267,9 @@ def import_new_without_images(
     repo = LibraryRepository(session)
     records: list[ModelRecord] = [record for _, record in entries]
     inserted = repo.insert_models_if_new(records)
-    repo.add_tags_to_models((r.sha256, r.tags) for r in records if r.sha256 in inserted)
+    repo.add_tags_to_models(
+        ((r.sha256, r.tags) for r in records if r.sha256 in inserted), new_models=True
+    )
     results: list[list[Transition] | None] = []
     for item, record in entries:
         if record.sha256 not in inserted:
