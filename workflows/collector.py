@@ -7,6 +7,8 @@ process holds (its imported modules included): a 10k-model stage-1 run spent ~0.
 in the collector, finding next to no garbage. :func:`batch_collections` raises the young
 threshold while loops run, so the collector runs some 50 times less often; what a batch
 frees is freed by reference counting as before, and any cycle it made is still collected.
+Creating a run (a row per item, built in one go) is wrapped the same way: a full collection
+in it cost 30 ms of the 130 ms that 10k items take on PostgreSQL.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from backend.database.migration.scan import (
     walk_models,
 )
 from backend.database.migration.wiring import Wiring
+from workflows.collector import batch_collections
 from workflows.records import WorkItem
 
 
@@ -109,6 +110,7 @@ def remove_promoted_originals(wiring: Wiring) -> int:
     return pending_files.remove(pending_dir, sorted(loose & finished))
 
 
+@batch_collections()
 def start_promotion_run(
     wiring: Wiring, ids: Sequence[int] | None, strategy: str | None = None
 ) -> RunRecord:

@@ -22,6 +22,7 @@ from backend.database.migration.resources import run_info
 from backend.database.migration.results import ItemRecord, RetryResult, RunKind, RunRecord
 from backend.database.migration.types import TypeMap
 from backend.database.migration.wiring import Wiring
+from workflows.collector import batch_collections
 from workflows.errors import InvalidTransition
 from workflows.records import WorkItem
 from workflows.store import WorkflowStore
@@ -57,6 +58,7 @@ def preflight(
         return reader.preflight(types)
 
 
+@batch_collections()
 def start_legacy_run(
     wiring: Wiring, legacy_db: Path, images_dir: Path, *, on_conflict: str | None = None
 ) -> RunRecord:
