@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from workflows import clock
+from workflows import clock, stopping
 from workflows.claiming import ClaimWeight
 from workflows.errors import InvalidTransition, LeaseLost, StepError
 from workflows.failures import classify
@@ -123,6 +123,7 @@ class Driver:
         """Claim up to ``batch_size`` items and move each as far as its steps go; with
         ``give_back`` (a loop, where other drivers may be idle), half of what is left of the
         current round :data:`GIVE_BACK_SECONDS` after the claim is given back."""
+        stopping.check()
         now = time.monotonic()
         if self._last_reclaim is None or now - self._last_reclaim >= RECLAIM_SECONDS:
             self.store.reclaim_dead()
@@ -131,7 +132,8 @@ class Driver:
             claimed = self.store.claim(
                 run_id, self.owner, batch_size, self.lease_seconds, self.claim_weight
             )
-        except BaseException:
+        except BaseException as exc:
+            stopping.let_go(exc)
             self._release()  # stopped after the claim committed: drop it
             raise
         suspects = [item for item in claimed if item.crashes > 0]
@@ -157,6 +159,9 @@ class Driver:
                     active = self._round(active, reports)
                     if active:
                         self._heartbeat()
+        except BaseException as exc:
+            stopping.let_go(exc)  # a signal's: see workflows.stopping
+            raise
         finally:
             self._release()
         return list(reports.values())

@@ -24,6 +24,7 @@ import click
 from backend.cli.exits import ExitCode
 from backend.cli.signals import HANDLED, Interrupted, install
 from backend.database.migration.errors import MigrationError
+from workflows import stopping
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -93,6 +94,8 @@ class GuardedGroup(click.Group):
             for sig, handler in previous.items():
                 if handler is not None:
                     signal.signal(sig, handler)
+            if previous:
+                stopping.clear()
 
 
 def _stopped(ctx: click.Context, exc: Interrupted) -> NoReturn:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from backend.database.migration.workers import forward_stop
+from workflows import stopping
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 TITLE = "model-migrate"
@@ -35,7 +36,9 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     for sig in HANDLED:
         signal.signal(sig, signal.SIG_IGN)
     forward_stop()
-    raise Interrupted(signum)
+    stop = Interrupted(signum)
+    stopping.request(stop)  # raised again before the next batch if this raise is lost
+    raise stop
 
 
 def install() -> None:
@@ -43,6 +46,7 @@ def install() -> None:
     thread, where Python allows no signal handler)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    stopping.clear()
     for sig in HANDLED:
         signal.signal(sig, _interrupt)
 

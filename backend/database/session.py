@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine.url import make_url
 
+from workflows import stopping
 from workflows.core_tables import IMMEDIATE, writer
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     elif parsed.get_backend_name() == "postgresql":
         kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT_S})
     engine = create_engine(url, **kwargs)
+    stopping.track(engine)
     if is_sqlite(engine):
         _install_sqlite_hooks(engine)
     return engine

@@ -24,6 +24,7 @@ from backend.database.migration.run_reads import run_status as read_run_status
 from backend.database.migration.run_reads import status_record
 from backend.database.migration.wiring import Wiring
 from backend.database.migration.workers import EarlyWorkers, run_with_workers
+from workflows import stopping
 from workflows.collector import batch_collections
 from workflows.driver import ItemReport
 from workflows.records import RunStatus
@@ -84,10 +85,11 @@ def run_until_done(
 
     try:
         run_with_workers(wiring.settings, run_id, workers, drive, early)
-    except BaseException:
+    except BaseException as exc:
         # Stopped (a signal) or failed: once the workers are gone, drop what they and this
         # thread's driver may still hold, so no lease outlives the command.
         with contextlib.suppress(Exception):
+            stopping.let_go(exc)  # a signal's: see workflows.stopping
             driver = wiring.drivers.current()
             driver.store.release(driver.owner)
             wiring.store.reclaim_dead()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from backend.database.migration.forking import Entry, ForkedWorker, can_fork, fork_worker
+from workflows import stopping
 
 if TYPE_CHECKING:
     from backend.config import Settings
@@ -190,7 +191,8 @@ def run_with_workers(
         if children and not grouped:
             _GROUPS.add(children[0].pid)
         drive()
-    except BaseException:
+    except BaseException as exc:
+        stopping.let_go(exc)  # a signal's, before the workers' last writes: workflows.stopping
         stop(children)
         raise
     finally:
