@@ -89,7 +89,10 @@ class GuardedGroup(click.Group):
         except Exception as exc:
             if isinstance(exc.__context__, Interrupted):
                 _stopped(ctx, exc.__context__)  # cleaning up after the signal failed
-            _fail_with(ctx, exc)
+            try:
+                _fail_with(ctx, exc)
+            except Interrupted as stop:  # stopped (e.g. by the parent) while reporting it
+                _stopped(ctx, stop)
         finally:
             for sig, handler in previous.items():
                 if handler is not None:

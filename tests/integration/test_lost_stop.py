@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Connection, Engine, event, func, select, update
 
+from backend.cli import context
+from backend.cli.commands import main
 from backend.cli.signals import HANDLED, Interrupted, install
 from backend.database import schema, session
 from tests.helpers.workflow import keys, make_steps
-from workflows import stopping
+from workflows import machine, stopping
 from workflows.driver import Driver
 from workflows.fence import ITEMS
 from workflows.records import WorkItem
@@ -150,3 +153,21 @@ def test_installing_the_handlers_forgets_an_earlier_stop() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         stopping.clear()
+
+
+def test_a_stop_while_an_error_is_reported_ends_the_command_as_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A worker told to stop (SIGTERM from its parent) while it reports its own error.
+    def failing() -> str:
+        raise RuntimeError("the command failed")
+
+    def stopped_while_reporting(_ctx: Any, _exc: Exception) -> None:
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(machine, "mermaid", failing)
+    monkeypatch.setattr(context, "_fail_with", stopped_while_reporting)
+    result = CliRunner().invoke(main, ["graph"])
+    assert result.exit_code == 143
+    assert "stopped by SIGTERM" in result.output
+    assert "Traceback" not in result.output

@@ -164,8 +164,10 @@ def _child(entry: Entry, env: Mapping[str, str], group: int, read_end: int) -> N
         code = entry(int(line)) if line else 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:
+    except Exception:
         traceback.print_exc()
+    except BaseException:  # a stop signal outside the command's own handling: no traceback
+        code = 1
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
