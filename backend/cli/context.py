@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 import click
 
 from backend.cli.exits import ExitCode
-from backend.cli.signals import HANDLED, Interrupted, install
+from backend.cli.signals import HANDLED, Interrupted, held, install
 from backend.database.migration.errors import MigrationError
 from workflows import stopping
 
@@ -164,7 +164,8 @@ def _closing(ctx: click.Context, opened: _C) -> Iterator[_C]:
     except MigrationError as exc:
         _fail_with(ctx, exc)
     finally:
-        opened.close()
+        with held():
+            opened.close()
 
 
 @contextmanager

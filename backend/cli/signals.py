@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -49,6 +51,24 @@ def install() -> None:
     stopping.clear()
     for sig in HANDLED:
         signal.signal(sig, _interrupt)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while the block runs and delivered when it ends (closing
+    the library: raised inside SQLAlchemy's closing of a connection, the stop is logged with a
+    traceback and the connection may be left half closed). A no-op off the main thread and
+    where signals cannot be masked."""
+    if not hasattr(signal, "pthread_sigmask") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def set_title(title: str = TITLE) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, event, func, select, update
 
 from backend.cli import context
 from backend.cli.commands import main
-from backend.cli.signals import HANDLED, Interrupted, install
+from backend.cli.signals import HANDLED, Interrupted, held, install
 from backend.database import schema, session
 from tests.helpers.workflow import keys, make_steps
 from workflows import machine, stopping
@@ -171,3 +171,14 @@ def test_a_stop_while_an_error_is_reported_ends_the_command_as_stopped(
     assert result.exit_code == 143
     assert "stopped by SIGTERM" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("handlers")
+def test_a_stop_held_back_while_the_library_closes_is_raised_once_it_is_closed() -> None:
+    closed = []
+    with pytest.raises(Interrupted), held():
+        signal.raise_signal(signal.SIGTERM)
+        for _ in range(100):  # the handler would run here, inside the close
+            pass
+        closed.append(True)
+    assert closed == [True]
