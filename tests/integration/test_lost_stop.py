@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +86,31 @@ def test_the_driver_stops_before_its_next_batch_claims_anything(
     assert (leased, pending) == (0, 3)
 
 
-def test_a_transaction_an_interrupt_left_open_does_not_block_releasing_the_leases(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(session, "SQLITE_BUSY_TIMEOUT_MS", 500)  # a deadlock fails, not hangs
+@pytest.fixture
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A SQLite library whose lock waits give up after 0.5 s: a deadlock fails, not hangs."""
+    monkeypatch.setattr(session, "SQLITE_BUSY_TIMEOUT_MS", 500)
     engine = session.make_engine(f"sqlite:///{tmp_path / 'library.db'}")
     schema.upgrade(engine)
-    store = WorkflowStore(engine)
-    run_id = store.create_run("test", "fp", {}, keys(3))
+    yield engine
+    engine.dispose()
+
+
+def leases_left_after(engine: Engine, interrupted: Callable[[WorkItem], None]) -> int:
+    """Leases held after a batch of three items whose first step is ``interrupted``, which
+    must end the batch with the interrupt it raises."""
+    run_id = WorkflowStore(engine).create_run("test", "fp", {}, keys(3))
+    driver = Driver(engine, make_steps(on_step=interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        driver.advance(run_id, batch_size=3)
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).where(ITEMS.c.lease_owner.is_not(None))) or 0)
+
+
+def test_a_transaction_an_interrupt_left_open_does_not_block_releasing_the_leases(
+    library: Engine,
+) -> None:
+    engine = library
     left_open: list[Connection] = []
 
     def interrupted(_item: WorkItem) -> None:
@@ -104,23 +121,13 @@ def test_a_transaction_an_interrupt_left_open_does_not_block_releasing_the_lease
         left_open.append(conn)
         raise KeyboardInterrupt
 
-    driver = Driver(engine, make_steps(on_step=interrupted))
-    with pytest.raises(KeyboardInterrupt):
-        driver.advance(run_id, batch_size=3)
-    with engine.connect() as conn:
-        leased = conn.scalar(select(func.count()).where(ITEMS.c.lease_owner.is_not(None)))
-    assert leased == 0
-    engine.dispose()
+    assert leases_left_after(engine, interrupted) == 0
 
 
 def test_a_connection_invalidated_under_an_interrupt_does_not_block_releasing_the_leases(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    library: Engine,
 ) -> None:
-    monkeypatch.setattr(session, "SQLITE_BUSY_TIMEOUT_MS", 500)  # a deadlock fails, not hangs
-    engine = session.make_engine(f"sqlite:///{tmp_path / 'library.db'}")
-    schema.upgrade(engine)
-    store = WorkflowStore(engine)
-    run_id = store.create_run("test", "fp", {}, keys(3))
+    engine = library
 
     def interrupt(*_args: Any) -> None:
         raise KeyboardInterrupt
@@ -134,13 +141,7 @@ def test_a_connection_invalidated_under_an_interrupt_does_not_block_releasing_th
         event.listen(conn, "after_cursor_execute", interrupt)
         conn.execute(update(ITEMS).values(updated_at=1.0).returning(ITEMS.c.id))
 
-    driver = Driver(engine, make_steps(on_step=interrupted))
-    with pytest.raises(KeyboardInterrupt):
-        driver.advance(run_id, batch_size=3)
-    with engine.connect() as conn:
-        leased = conn.scalar(select(func.count()).where(ITEMS.c.lease_owner.is_not(None)))
-    assert leased == 0
-    engine.dispose()
+    assert leases_left_after(engine, interrupted) == 0
 
 
 def test_installing_the_handlers_forgets_an_earlier_stop() -> None:
