@@ -128,30 +128,25 @@ class Driver:
         if self._last_reclaim is None or now - self._last_reclaim >= RECLAIM_SECONDS:
             self.store.reclaim_dead()
             self._last_reclaim = now
-        try:
+        try:  # whatever ends the batch (a signal after the claim committed too) releases it
             claimed = self.store.claim(
                 run_id, self.owner, batch_size, self.lease_seconds, self.claim_weight
             )
-        except BaseException as exc:
-            stopping.let_go(exc)
-            self._release()  # stopped after the claim committed: drop it
-            raise
-        suspects = [item for item in claimed if item.crashes > 0]
-        if suspects:
-            # An item held by a crashed driver runs alone, so a crash it causes again is
-            # counted against it and not against a whole batch of bystanders.
-            keep = suspects[0]
-            self.store.release(self.owner, [i.id for i in claimed if i.id != keep.id])
-            claimed = [keep]
-        reports = {
-            item.id: ItemReport(item.id, item.source_key, item.state, item.state)
-            for item in claimed
-        }
-        self._give_back_at = time.monotonic() + GIVE_BACK_SECONDS if give_back else None
-        self._prepared = 0
-        self._last_heartbeat = clock.now()
-        active = claimed
-        try:
+            suspects = [item for item in claimed if item.crashes > 0]
+            if suspects:
+                # An item held by a crashed driver runs alone, so a crash it causes again is
+                # counted against it and not against a whole batch of bystanders.
+                keep = suspects[0]
+                self.store.release(self.owner, [i.id for i in claimed if i.id != keep.id])
+                claimed = [keep]
+            reports = {
+                item.id: ItemReport(item.id, item.source_key, item.state, item.state)
+                for item in claimed
+            }
+            self._give_back_at = time.monotonic() + GIVE_BACK_SECONDS if give_back else None
+            self._prepared = 0
+            self._last_heartbeat = clock.now()
+            active = claimed
             with LeaseKeeper(self.store, self.owner, self.lease_seconds, self.heartbeat_seconds):
                 if self.on_claim is not None and active:
                     self.on_claim(active)

@@ -24,7 +24,6 @@ from backend.database.migration.run_reads import run_status as read_run_status
 from backend.database.migration.run_reads import status_record
 from backend.database.migration.wiring import Wiring
 from backend.database.migration.workers import EarlyWorkers, run_with_workers
-from workflows import stopping
 from workflows.collector import batch_collections
 from workflows.driver import ItemReport
 from workflows.records import RunStatus
@@ -85,11 +84,11 @@ def run_until_done(
 
     try:
         run_with_workers(wiring.settings, run_id, workers, drive, early)
-    except BaseException as exc:
+    except BaseException:
         # Stopped (a signal) or failed: once the workers are gone, drop what they and this
-        # thread's driver may still hold, so no lease outlives the command.
+        # thread's driver may still hold, so no lease outlives the command (what a signal
+        # left open, run_with_workers has let go of: see workflows.stopping).
         with contextlib.suppress(Exception):
-            stopping.let_go(exc)  # a signal's: see workflows.stopping
             driver = wiring.drivers.current()
             driver.store.release(driver.owner)
             wiring.store.reclaim_dead()

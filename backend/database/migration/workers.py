@@ -88,15 +88,13 @@ class EarlyWorkers:
         self.children: list[WorkerProcess] = []
         env = worker_env(settings)
         forked: list[ForkedWorker] = []
-        fork = entry is not None and can_fork()
+        forked_entry = _forgetting_groups(entry) if entry is not None and can_fork() else None
         try:
             for _ in range(count):
                 group = self.children[0].pid if self.children else 0
                 child: WorkerProcess
-                if fork and entry is not None:
-                    child = fork_worker(
-                        _forgetting_groups(entry), env, group, forked, WAITING_COMMAND
-                    )
+                if forked_entry is not None:
+                    child = fork_worker(forked_entry, env, group, forked, WAITING_COMMAND)
                     forked.append(child)
                 else:
                     child = _spawn(worker_command(None), env, group, stdin=subprocess.PIPE)
