@@ -35,6 +35,10 @@ POLL_OTHERS_SECONDS = 0.1
 """The longest ``run_until_done`` sleeps while other live drivers hold the items left: the end
 of a run whose last big file another worker hashes is noticed within it."""
 MIN_WAIT_SECONDS = 0.02
+"""The first such sleep; each next one while the others still hold them is twice as long (up
+to :data:`POLL_OTHERS_SECONDS`): the last batch of quick items another worker finishes a few
+milliseconds after this one is noticed at once, a long one is not polled for 50 times a
+second."""
 RELEASE_TRIES = 3
 GIVE_BACK_SECONDS = 4.0
 """A batch in a loop still working this long after its claim releases half of the items it
@@ -351,11 +355,12 @@ class Driver:
         """Advance batches until no WORKING item is left (or ``max_batches``); final status.
 
         With nothing claimable it sleeps until the earliest backoff ends, or briefly while
-        another live driver holds leases.
+        another live driver holds leases (see :data:`MIN_WAIT_SECONDS`).
         """
         if run_id is None:
             raise ValueError("run_until_done needs a run id")
         batches = 0
+        poll = MIN_WAIT_SECONDS
         while True:
             reports = self.advance(run_id, batch_size, give_back=True)
             batches += 1
@@ -365,12 +370,14 @@ class Driver:
             if status.finished or (max_batches is not None and batches >= max_batches):
                 return status
             if reports:
+                poll = MIN_WAIT_SECONDS
                 continue
             wake = self.store.wakeup(run_id, self.owner)
             if wake.at is None:
                 return status
             delay = max(0.0, wake.at - clock.now())
             if wake.leased:
-                delay = min(max(delay, MIN_WAIT_SECONDS), POLL_OTHERS_SECONDS)
+                delay = min(max(delay, MIN_WAIT_SECONDS), poll)
+                poll = min(2 * poll, POLL_OTHERS_SECONDS)
             if delay > 0:
                 self.sleep(delay)

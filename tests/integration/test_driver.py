@@ -14,7 +14,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from tests.helpers.workflow import FLOW, dead_pid, keys, make_steps
-from workflows.driver import GIVE_BACK_SECONDS, POLL_OTHERS_SECONDS, RECLAIM_SECONDS, Driver
+from workflows.driver import (
+    GIVE_BACK_SECONDS,
+    MIN_WAIT_SECONDS,
+    POLL_OTHERS_SECONDS,
+    RECLAIM_SECONDS,
+    Driver,
+)
 from workflows.errors import StepError, TransientError
 from workflows.records import RunStatus, WorkItem
 from workflows.steps import ApplyFn, Steps
@@ -344,7 +350,7 @@ def test_on_claim_sees_each_claim_before_its_steps_run(store: WorkflowStore) -> 
     ]  # fmt: skip
 
 
-def test_a_driver_waiting_on_another_ones_lease_looks_again_within_the_poll_interval(
+def test_a_driver_waiting_on_another_ones_lease_looks_again_soon_then_less_often(
     store: WorkflowStore,
 ) -> None:
     run_id = store.create_run("test", "fp", {}, keys(1))
@@ -353,11 +359,30 @@ def test_a_driver_waiting_on_another_ones_lease_looks_again_within_the_poll_inte
 
     def sleep(seconds: float) -> None:
         delays.append(seconds)
-        store.release(OTHER)  # the other driver lets go
+        if len(delays) == 5:
+            store.release(OTHER)  # the other driver lets go
 
     status = Driver(store.engine, make_steps(), sleep=sleep).run_until_done(run_id, 5)
-    assert delays == [POLL_OTHERS_SECONDS]
+    assert delays == [MIN_WAIT_SECONDS, 0.04, 0.08, POLL_OTHERS_SECONDS, POLL_OTHERS_SECONDS]
     assert status.finished and status.counts["promoted"] == 1
+
+
+def test_a_driver_that_gets_work_again_looks_soon_at_the_next_wait(store: WorkflowStore) -> None:
+    run_id = store.create_run("test", "fp", {}, keys(2))
+    first = store.items(run_id)[0]
+    assert len(store.claim(run_id, OTHER, 2, 600)) == 2
+    delays: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == 3:
+            store.release(OTHER, [first.id])  # one item comes back: work, then wait again
+        if len(delays) == 4:
+            store.release(OTHER)
+
+    status = Driver(store.engine, make_steps(), sleep=sleep).run_until_done(run_id, 5)
+    assert delays == [MIN_WAIT_SECONDS, 0.04, 0.08, MIN_WAIT_SECONDS]
+    assert status.finished and status.counts["promoted"] == 2
 
 
 def test_dead_owners_are_looked_for_first_then_once_per_reclaim_interval(
