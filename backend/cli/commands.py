@@ -25,6 +25,7 @@ from backend.cli.context import (
     service_for,
     service_with_workers,
     settings_of,
+    use_batch_size,
 )
 from backend.cli.exits import ExitCode
 from backend.cli.serve import serve
@@ -120,7 +121,12 @@ def preflight(ctx: click.Context, legacy_db: Path, images_dir: Path, as_json: bo
 @click.argument("legacy_db", type=click.Path(path_type=Path))
 @click.argument("images_dir", type=click.Path(path_type=Path))
 @workers_option(64)
-@click.option("--batch-size", type=click.IntRange(1, 10_000))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    help="Most items one process claims at once, its workers included (default:"
+    " MODEL_MIGRATE_BATCH_SIZE, else 1024).",
+)
 @click.option("--on-conflict", type=LEGACY_STRATEGIES)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
@@ -135,6 +141,7 @@ def legacy(
 ) -> None:
     """Stage 1: migrate a legacy library (resumes the run if it already exists)."""
     resume_with(ctx)
+    use_batch_size(ctx, batch_size)
     with service_with_workers(ctx, workers - 1, run_forked_worker) as (service, early):
         run = service.start_legacy_run(legacy_db, images_dir, on_conflict=on_conflict)
         if not as_json:

@@ -121,6 +121,13 @@ def settings_of(ctx: click.Context) -> Settings:
     return root.obj
 
 
+def use_batch_size(ctx: click.Context, batch_size: int | None) -> None:
+    """A command's ``--batch-size``, when given, as the batch size of its settings: the
+    worker processes it starts get it from there (see ``workers.worker_env``)."""
+    if batch_size is not None:
+        ctx.find_root().obj = settings_of(ctx).model_copy(update={"batch_size": batch_size})
+
+
 @contextmanager
 def _collector_paused(first: str) -> Iterator[None]:
     """Import and build with the garbage collector paused, then freeze what was made — unless

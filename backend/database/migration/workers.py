@@ -47,10 +47,12 @@ def forward_stop() -> None:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    """Environment that points a child process at the same data dir and database."""
+    """Environment that points a child process at the same data dir and database, with the
+    same largest batch (a command's ``--batch-size`` is in its settings)."""
     env = dict(os.environ)
     env["MODEL_MIGRATE_DATA_DIR"] = str(settings.data_dir.resolve())
     env["MODEL_MIGRATE_DATABASE_URL"] = settings.resolved_database_url
+    env["MODEL_MIGRATE_BATCH_SIZE"] = str(settings.batch_size)
     return env
 
 
