@@ -32,10 +32,13 @@ def claim_statement(
     lease_seconds: float,
     weight: ClaimWeight | None,
     postgres: bool,
+    *,
+    suspects_only: bool = False,
 ) -> Update:
     """``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` that leases up to ``limit``
-    claimable items, lowest id first (with ``weight``, within its budget); ``FOR UPDATE SKIP
-    LOCKED`` in the subquery on PostgreSQL. Taking over an expired lease counts a crash."""
+    claimable items, lowest id first (with ``weight``, within its budget; with
+    ``suspects_only``, only items a driver died holding); ``FOR UPDATE SKIP LOCKED`` in the
+    subquery on PostgreSQL. Taking over an expired lease counts a crash."""
     now = clock.now()
     columns: list[ColumnElement[Any]] = [ITEMS.c.id]
     if weight is not None:
@@ -47,6 +50,8 @@ def claim_statement(
     )
     if run_id is not None:
         pick = pick.where(ITEMS.c.run_id == run_id)
+    if suspects_only:
+        pick = pick.where(ITEMS.c.crashes > 0)
     pick = pick.order_by(ITEMS.c.id).limit(limit)
     if postgres:
         pick = pick.with_for_update(skip_locked=True)

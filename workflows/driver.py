@@ -118,6 +118,7 @@ class Driver:
         self._last_reclaim: float | None = None
         self._give_back_at: float | None = None
         self._prepared = 0
+        self._suspects = False
 
     # --- one batch --------------------------------------------------------------------------
 
@@ -133,15 +134,15 @@ class Driver:
             self.store.reclaim_dead()
             self._last_reclaim = now
         try:  # whatever ends the batch (a signal after the claim committed too) releases it
-            claimed = self.store.claim(
-                run_id, self.owner, batch_size, self.lease_seconds, self.claim_weight
-            )
+            claimed = self._claim(run_id, batch_size)
             suspects = [item for item in claimed if item.crashes > 0]
+            self._suspects = bool(suspects)
             if suspects:
                 # An item held by a crashed driver runs alone, so a crash it causes again is
                 # counted against it and not against a whole batch of bystanders.
                 keep = suspects[0]
-                self.store.release(self.owner, [i.id for i in claimed if i.id != keep.id])
+                if len(claimed) > 1:
+                    self.store.release(self.owner, [i.id for i in claimed if i.id != keep.id])
                 claimed = [keep]
             reports = {
                 item.id: ItemReport(item.id, item.source_key, item.state, item.state)
@@ -164,6 +165,18 @@ class Driver:
         finally:
             self._release()
         return list(reports.values())
+
+    def _claim(self, run_id: int | None, batch_size: int) -> list[WorkItem]:
+        """The batch's items. After a claim that found items a crashed driver held, the next
+        takes the next such item alone if there is one (instead of a full claim released again
+        but for that item: a dead worker's whole batch is redone item by item)."""
+        if self._suspects:
+            found = self.store.claim(run_id, self.owner, 1, self.lease_seconds, suspects_only=True)
+            if found:
+                return found
+        return self.store.claim(
+            run_id, self.owner, batch_size, self.lease_seconds, self.claim_weight
+        )
 
     def _release(self) -> None:
         """Drop every lease of this driver, retried twice on a busy database: a driver being

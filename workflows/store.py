@@ -160,16 +160,21 @@ class WorkflowStore(StoreReads):
         limit: int,
         lease_seconds: float,
         weight: ClaimWeight | None = None,
+        *,
+        suspects_only: bool = False,
     ) -> list[WorkItem]:
         """Lease up to ``limit`` claimable items (``run_id=None``: any run), lowest id first;
-        with ``weight``, only as many as its budget allows (see :class:`ClaimWeight`).
+        with ``weight``, only as many as its budget allows (see :class:`ClaimWeight`); with
+        ``suspects_only``, only items a driver died holding (``crashes`` > 0).
 
         One ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`` inside ``BEGIN IMMEDIATE`` on
         SQLite, with ``FOR UPDATE SKIP LOCKED`` in the subquery on PostgreSQL. Taking over an
         expired lease counts as a crash; an item whose crashes reach ``max_attempts`` goes
         ``failed`` with ``crash_loop`` instead of being returned.
         """
-        stmt = claim_statement(run_id, owner, limit, lease_seconds, weight, self._postgres)
+        stmt = claim_statement(
+            run_id, owner, limit, lease_seconds, weight, self._postgres, suspects_only=suspects_only
+        )
         with self._write() as conn:
             rows = conn.execute(stmt).all()
             claimed = sorted((item_from_row(r) for r in rows), key=lambda i: i.id)

@@ -7,6 +7,7 @@ import random
 import socket
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -279,6 +280,35 @@ def test_item_recovered_from_a_crash_runs_alone(store: WorkflowStore) -> None:
     assert [(r.source_key, r.to_state) for r in first] == [("k000000", "promoted")]
     assert [r.source_key for r in rest] == ["k000001", "k000002", "k000003"]
     assert store.get_item(first[0].item_id).crashes == 0  # type: ignore[union-attr]
+
+
+def test_a_dead_drivers_items_are_claimed_one_by_one_then_full_claims_resume(
+    store: WorkflowStore,
+) -> None:
+    with freeze_time(T0) as frozen:
+        run_id = store.create_run("test", "fp", {}, keys(5))
+        store.claim(run_id, OTHER, 3, 10)
+        frozen.tick(11)  # its lease has run out: k000000..k000002 are suspects when taken over
+        driver = Driver(store.engine, make_steps())
+        claims: list[tuple[int, bool, list[str]]] = []
+        claim = driver.store.claim
+
+        def recording(*args: Any, suspects_only: bool = False) -> list[WorkItem]:
+            items = claim(*args, suspects_only=suspects_only)
+            claims.append((args[2], suspects_only, [i.source_key for i in items]))
+            return items
+
+        driver.store.claim = recording  # type: ignore[method-assign]
+        batches = [[r.source_key for r in driver.advance(run_id, 10)] for _ in range(4)]
+    assert batches == [["k000000"], ["k000001"], ["k000002"], ["k000003", "k000004"]]
+    assert claims == [
+        (10, False, ["k000000", "k000001", "k000002", "k000003", "k000004"]),
+        (1, True, ["k000001"]),
+        (1, True, ["k000002"]),
+        (1, True, []),
+        (10, False, ["k000003", "k000004"]),
+    ]
+    assert all(store.get_item(i.id).crashes == 0 for i in store.items(run_id))  # type: ignore[union-attr]
 
 
 def test_missing_step_fails_the_item(store: WorkflowStore) -> None:
