@@ -141,8 +141,7 @@ class Driver:
                 # An item held by a crashed driver runs alone, so a crash it causes again is
                 # counted against it and not against a whole batch of bystanders.
                 keep = suspects[0]
-                if len(claimed) > 1:
-                    self.store.release(self.owner, [i.id for i in claimed if i.id != keep.id])
+                self.store.release(self.owner, [i.id for i in claimed if i.id != keep.id])
                 claimed = [keep]
             reports = {
                 item.id: ItemReport(item.id, item.source_key, item.state, item.state)

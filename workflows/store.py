@@ -194,10 +194,14 @@ class WorkflowStore(StoreReads):
         return int(result.rowcount)
 
     def release(self, owner: str, item_ids: Iterable[int] | None = None) -> int:
-        """Drop ``owner``'s leases (only on ``item_ids`` when given); how many."""
+        """Drop ``owner``'s leases (only on ``item_ids`` when given: none for an empty list,
+        without a write transaction); how many."""
         stmt = update(ITEMS).where(ITEMS.c.lease_owner == owner)
         if item_ids is not None:
-            stmt = stmt.where(ITEMS.c.id.in_(list(item_ids)))
+            ids = list(item_ids)
+            if not ids:
+                return 0
+            stmt = stmt.where(ITEMS.c.id.in_(ids))
         with self._write() as conn:
             result = conn.execute(stmt.values(lease_owner=None, lease_expires_at=None))
         return int(result.rowcount)
